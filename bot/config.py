@@ -1,0 +1,89 @@
+"""One settings object for the whole service, read from the environment (names as in ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_TOKEN = "dev-token"
+DEV_APP_ID = "wxdev0000000000000"
+DEV_APP_SECRET = "dev-secret"
+WECHAT_API_BASE_URL = "https://api.weixin.qq.com/cgi-bin/"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    wechat_token: str = DEV_TOKEN
+    wechat_app_id: str = DEV_APP_ID
+    wechat_app_secret: str = DEV_APP_SECRET
+    wechat_aes_key: str | None = None
+    # Unset: WeChat's own API, or the built-in emulator when running on dev credentials.
+    wechat_api_base_url: str | None = None
+    # Send pushes to this customer-service account when transferring to agents (issue 7 uses it).
+    wechat_kf_account: str | None = None
+
+    redis_url: str | None = None
+    public_base_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # The callback protocol's own limits.
+    timestamp_window_s: int = 300
+    nonce_ttl_s: int = 300
+    max_body_bytes: int = 64 * 1024
+    # WeChat gives up after 5 s; leave room for the network on both sides.
+    reply_deadline_s: float = 4.0
+    redis_timeout_s: float = 1.0
+    conversation_ttl_s: int = 7 * 24 * 3600
+    dedup_ttl_s: int = 600
+    lock_ttl_ms: int = 10_000
+
+    faq_path: str | None = None
+    log_level: str = "INFO"
+
+    aliyun_access_key_id: str | None = None
+    aliyun_access_key_secret: str | None = None
+    aliyun_region: str = "cn-shenzhen"
+
+    @field_validator("wechat_aes_key")
+    @classmethod
+    def _aes_key_shape(cls, value: str | None) -> str | None:
+        if value is not None and value != "" and len(value) != 43:
+            raise ValueError("WECHAT_AES_KEY must be the 43-character EncodingAESKey")
+        return value or None
+
+    @field_validator("redis_url", "public_base_url", "wechat_api_base_url", "faq_path", "wechat_kf_account")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def sandbox(self) -> bool:
+        """Dev credentials: the emulator and the simulator may be mounted; never with real ones."""
+        return self.wechat_app_secret == DEV_APP_SECRET
+
+    @cached_property
+    def base_url(self) -> str:
+        return (self.public_base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @cached_property
+    def api_base_url(self) -> str:
+        if self.wechat_api_base_url:
+            return self.wechat_api_base_url.rstrip("/") + "/"
+        if self.sandbox:
+            return f"{self.base_url}/emulator/cgi-bin/"
+        return WECHAT_API_BASE_URL
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+__all__ = ["Settings", "load_settings", "DEV_TOKEN", "DEV_APP_ID", "DEV_APP_SECRET"]

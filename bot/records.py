@@ -1,0 +1,43 @@
+"""Application records: business records with a history, not chat state (they outlive the conversation)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+# The lifecycle's first states; the after-submission issue adds the transitions beyond documents.
+STATUS_TEXT = {
+    "documents": "待上传资料",
+    "identity": "待身份认证",
+    "payment": "待缴费",
+    "review": "待审核",
+    "approved": "审核通过",
+    "rejected": "已驳回",
+    "shipped": "已寄出",
+}
+
+
+class HistoryEntry(BaseModel):
+    at: datetime
+    by: str
+    status: str
+    note: str = ""
+
+
+class ApplicationRecord(BaseModel):
+    v: int = 1
+    number: str
+    openid: str
+    status: str
+    platform: str
+    cert_type: str
+    created_at: datetime
+    updated_at: datetime
+    data: dict[str, Any]
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+    @property
+    def status_text(self) -> str:
+        return STATUS_TEXT.get(self.status, self.status)

@@ -1,0 +1,269 @@
+"""Everything that reaches Redis: connection, callback admission (nonce, retries), per-user turns (lock + state).
+
+Keys carry the openid as a hash tag (`conv:{openid}`) so every key of one user lives in one Redis Cluster
+slot, and a turn's writes can be one atomic script.  A plain text message costs three round trips:
+admission (nonce + retry claim), open (lock + load), finish (save + unlock + cached reply + last seen).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+
+import redis
+
+from bot.config import Settings
+from bot.records import ApplicationRecord
+
+log = logging.getLogger(__name__)
+
+_embedded_lock = threading.Lock()
+_embedded_server: object | None = None
+
+
+def connect(settings: Settings) -> redis.Redis:
+    """One client per process; with no REDIS_URL an in-process fakeredis that forgets everything on exit."""
+    if settings.redis_url:
+        return redis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=settings.redis_timeout_s,
+            socket_connect_timeout=settings.redis_timeout_s,
+            health_check_interval=30,
+        )
+    import fakeredis
+
+    global _embedded_server
+    with _embedded_lock:
+        if _embedded_server is None:
+            _embedded_server = fakeredis.FakeServer()
+            log.warning("REDIS_URL is not set: using an embedded in-process Redis; nothing survives a restart")
+    return fakeredis.FakeRedis(server=_embedded_server)
+
+
+def conv_key(openid: str) -> str:
+    return f"conv:{{{openid}}}"
+
+
+def lock_key(openid: str) -> str:
+    return f"lock:{{{openid}}}"
+
+
+def seen_key(openid: str, message_id: str) -> str:
+    return f"seen:{{{openid}}}:{message_id}"
+
+
+def last_seen_key(openid: str) -> str:
+    return f"lastseen:{{{openid}}}"
+
+
+def record_key(openid: str, number: str) -> str:
+    return f"app:{{{openid}}}:{number}"
+
+
+def records_key(openid: str) -> str:
+    return f"apps:{{{openid}}}"
+
+
+def number_key(number: str) -> str:
+    """Back office looks records up by number alone: this maps the number to its owner."""
+    return f"appnum:{{{number}}}"
+
+
+def nonce_key(nonce: str) -> str:
+    return f"nonce:{{{nonce}}}"
+
+
+class Busy(Exception):
+    """The user's previous message is still being handled past the wait we can afford."""
+
+
+@dataclass
+class Admission:
+    nonce_fresh: bool
+    first_time: bool
+    cached_reply: str | None = None
+
+
+# Save (or delete) the state, cache the reply for retries and release the lock, but only while we still
+# own the lock: a turn that overran its lock must not overwrite the newer turn's state.
+_FINISH = """
+local owned = redis.call('GET', KEYS[1]) == ARGV[1]
+if owned then
+  if ARGV[2] == 'set' then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
+  elseif ARGV[2] == 'del' then redis.call('DEL', KEYS[2]) end
+  redis.call('DEL', KEYS[1])
+end
+if ARGV[5] ~= '' then redis.call('SET', KEYS[3], ARGV[5], 'XX', 'KEEPTTL') end
+redis.call('SET', KEYS[4], ARGV[6], 'EX', ARGV[7])
+if owned then return 1 else return 0 end
+"""
+
+_UNSET = object()
+
+
+@dataclass
+class Turn:
+    """One message's unit of work on one user's keys: load under the lock, queue a save, finish once."""
+
+    store: Store
+    openid: str
+    message_id: str
+    lock_token: str | None = None
+    _loaded: bytes | None = None
+    _pending: object = field(default=_UNSET)
+
+    def load(self) -> bytes | None:
+        if self.lock_token is None:
+            self.lock_token, self._loaded = self.store.lock_and_load(self.openid)
+        return self._loaded
+
+    def save(self, raw: bytes | str | None) -> None:
+        """Queue the new state (None deletes it); written atomically with the unlock in finish()."""
+        if self.lock_token is None:
+            self.load()
+        self._pending = raw
+
+    def finish(self, reply: str | None) -> bool:
+        return self.store.finish_turn(self, reply)
+
+    def abandon(self) -> None:
+        """The handler failed: release the lock, keep the state as it was, cache no reply."""
+        self._pending = _UNSET
+        if self.lock_token is not None:
+            try:
+                self.store.finish_turn(self, None)
+            except redis.RedisError:
+                pass  # the lock expires by itself
+
+
+class Store:
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self.redis = client
+        self.settings = settings
+
+    # -- admission: the gateway's first round trip ------------------------------------------------------
+    def admit(self, nonce: str, openid: str, message_id: str) -> Admission:
+        """Claim the nonce and the message in one round trip.
+
+        WeChat's own retries resend the very same request, nonce included: a nonce seen again for the same
+        message is a retry (answered from the cache), for any other message it is a replay (refused).
+        """
+        s = self.settings
+        ident = f"{openid}:{message_id}".encode()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(nonce_key(nonce), ident, nx=True, ex=s.nonce_ttl_s)
+        pipe.set(seen_key(openid, message_id), b"", nx=True, ex=s.dedup_ttl_s)
+        nonce_ok, first = pipe.execute()
+        if not nonce_ok and self.redis.get(nonce_key(nonce)) != ident:
+            if first:  # a replayed request must not burn the claim of a message WeChat has yet to send
+                self.redis.delete(seen_key(openid, message_id))
+            return Admission(nonce_fresh=False, first_time=False)
+        if first:
+            return Admission(nonce_fresh=True, first_time=True)
+        cached = self.redis.get(seen_key(openid, message_id))
+        return Admission(nonce_fresh=True, first_time=False, cached_reply=cached.decode() if cached else None)
+
+    def turn(self, openid: str, message_id: str) -> Turn:
+        return Turn(self, openid, message_id)
+
+    # -- the per-user lock and state --------------------------------------------------------------------
+    def lock_and_load(self, openid: str, wait_s: float | None = None) -> tuple[str, bytes | None]:
+        """Take the user's lock and read the state in one round trip; wait while another turn holds it."""
+        token = secrets.token_hex(8)
+        deadline = time.monotonic() + (wait_s if wait_s is not None else self.settings.reply_deadline_s - 0.5)
+        delay = 0.005
+        while True:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.set(lock_key(openid), token, nx=True, px=self.settings.lock_ttl_ms)
+            pipe.get(conv_key(openid))
+            got, raw = pipe.execute()
+            if got:
+                return token, raw
+            if time.monotonic() + delay > deadline:
+                raise Busy(openid)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def finish_turn(self, turn: Turn, reply: str | None) -> bool:
+        s = self.settings
+        if turn.lock_token is None:
+            # A turn that never needed the state: only the retry cache and the last-seen stamp.
+            pipe = self.redis.pipeline(transaction=False)
+            if reply:
+                pipe.set(seen_key(turn.openid, turn.message_id), reply, xx=True, keepttl=True)
+            pipe.set(last_seen_key(turn.openid), int(time.time()), ex=2 * 24 * 3600)
+            pipe.execute()
+            return True
+        action, payload = "keep", b""
+        if turn._pending is not _UNSET:
+            action, payload = ("del", b"") if turn._pending is None else ("set", turn._pending)
+        owned = self.redis.eval(
+            _FINISH,
+            4,
+            lock_key(turn.openid),
+            conv_key(turn.openid),
+            seen_key(turn.openid, turn.message_id),
+            last_seen_key(turn.openid),
+            turn.lock_token,
+            action,
+            payload,
+            s.conversation_ttl_s,
+            reply or "",
+            int(time.time()),
+            2 * 24 * 3600,
+        )
+        if not owned:
+            log.warning("turn lost its lock before finishing; state not saved (user %s)", hash_openid(turn.openid))
+        return bool(owned)
+
+    # -- state outside a message turn (events, jobs) -----------------------------------------------------
+    def forget(self, openid: str) -> None:
+        self.redis.delete(conv_key(openid))
+
+    def last_seen(self, openid: str) -> int | None:
+        raw = self.redis.get(last_seen_key(openid))
+        return int(raw) if raw else None
+
+    # -- application records ------------------------------------------------------------------------------
+    def new_application_number(self, prefix: str, day: str) -> str:
+        seq = self.redis.incr(f"appseq:{{{day}}}")
+        self.redis.expire(f"appseq:{{{day}}}", 3 * 24 * 3600)
+        return f"{prefix}{day}{seq:06d}"
+
+    def save_record(self, record: ApplicationRecord) -> None:
+        # The owner index first: a record is never unreachable from its number.
+        self.redis.set(number_key(record.number), record.openid)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(record_key(record.openid, record.number), record.model_dump_json())
+        pipe.zadd(records_key(record.openid), {record.number: record.created_at.timestamp()})
+        pipe.execute()
+
+    def records(self, openid: str, limit: int = 10) -> list[ApplicationRecord]:
+        numbers = [n.decode() for n in self.redis.zrevrange(records_key(openid), 0, limit - 1)]
+        if not numbers:
+            return []
+        raws = self.redis.mget([record_key(openid, n) for n in numbers])
+        return [ApplicationRecord.model_validate_json(r) for r in raws if r]
+
+    def record(self, number: str) -> ApplicationRecord | None:
+        owner = self.redis.get(number_key(number))
+        if not owner:
+            return None
+        raw = self.redis.get(record_key(owner.decode(), number))
+        return ApplicationRecord.model_validate_json(raw) if raw else None
+
+    def ping(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except redis.RedisError:
+            return False
+
+
+def hash_openid(openid: str) -> str:
+    """Logs name users by a short keyed-free digest: enough to follow one user, not to identify them."""
+    import hashlib
+
+    return hashlib.sha256(openid.encode()).hexdigest()[:12]
