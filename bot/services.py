@@ -1,0 +1,73 @@
+"""The process-wide objects built once from settings: Redis, the store, the WeChat API client, the job queue,
+the FAQ.  Web workers and job workers build the same thing, so a job runs exactly like the web code."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import redis
+from rq import Queue
+
+from bot.config import Settings
+from bot.providers.wechat import ApiClient
+from bot.store import Store, connect
+
+if TYPE_CHECKING:
+    from faq import Faq
+
+QUEUE_NAME = "bot"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    redis: redis.Redis
+    store: Store
+    _faq_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @cached_property
+    def wechat(self) -> ApiClient:
+        s = self.settings
+        return ApiClient(s.wechat_app_id, s.wechat_app_secret, s.api_base_url, self.redis)
+
+    @cached_property
+    def queue(self) -> Queue:
+        return Queue(QUEUE_NAME, connection=self.redis, default_timeout=120)
+
+    @cached_property
+    def faq(self) -> "Faq":
+        from pathlib import Path
+
+        from faq import Faq
+
+        return Faq(Path(self.settings.faq_path) if self.settings.faq_path else None)
+
+
+_current: Services | None = None
+_current_lock = threading.Lock()
+
+
+def build(settings: Settings) -> Services:
+    client = connect(settings)
+    return Services(settings=settings, redis=client, store=Store(client, settings))
+
+
+def install(services: Services) -> Services:
+    """Make these the services jobs in this process use."""
+    global _current
+    with _current_lock:
+        _current = services
+    return services
+
+
+def current() -> Services:
+    global _current
+    with _current_lock:
+        if _current is None:
+            from bot.config import load_settings
+
+            _current = build(load_settings())
+        return _current
