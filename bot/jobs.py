@@ -11,6 +11,7 @@ from typing import Any
 import requests
 from rq import Queue, Retry, SimpleWorker
 from rq.scheduler import RQScheduler
+from rq.timeouts import TimerDeathPenalty
 from wechatpy.exceptions import WeChatClientException
 
 from bot import services as services_mod
@@ -74,7 +75,9 @@ def _send(svc: services_mod.Services, openid: str, reply: Reply) -> None:
 
 
 class ThreadWorker(SimpleWorker):
-    """RQ's in-process worker, minus the signal handlers it can only install on the main thread."""
+    """RQ's in-process worker, minus what needs the main thread: signal handlers and SIGALRM timeouts."""
+
+    death_penalty_class = TimerDeathPenalty
 
     def _install_signal_handlers(self) -> None:  # noqa: D401 - RQ hook
         return None

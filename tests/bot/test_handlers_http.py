@@ -85,3 +85,15 @@ def test_menu_command_creates_the_menu_through_the_api(live, redis_client):
     stored = json.loads(redis_client.get("emu:menu"))
     keys = {b.get("key") for top in stored["button"] for b in [top, *top.get("sub_button", [])]}
     assert {"NEW_APPLICATION", "MY_APPLICATIONS", "FAQ", "HUMAN_AGENT"} <= keys
+
+
+def test_conversation_state_expires_after_seven_days(user, redis_client):
+    user.text("申请证书")
+    ttl = redis_client.ttl(conv_key(user.openid))
+    assert 7 * 24 * 3600 - 60 < ttl <= 7 * 24 * 3600
+
+
+def test_every_key_of_a_user_carries_the_openid_hash_tag(user, redis_client):
+    user.text("申请证书")
+    keys = [k.decode() for k in redis_client.scan_iter(f"*{user.openid}*")]
+    assert keys and all(f"{{{user.openid}}}" in k for k in keys)
