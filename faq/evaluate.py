@@ -17,8 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from faq.kb import Thresholds
-from faq.matcher import Decision, Scored, decide
+from faq.kb import OutOfScope, Thresholds
+from faq.matcher import Decision, Matcher, Scored, decide
 from faq.responder import Faq
 
 NONE_LABEL = "none"
@@ -59,6 +59,7 @@ class Report:
     suggested: int = 0  # in-scope questions answered with suggestions
     suggested_hit: int = 0  # ... where the labelled entry is among them
     oos_none: int = 0
+    oos_none_without_list: int = 0  # ... had knowledge.toml's out_of_scope phrase list been empty
     oos_suggested: int = 0
     oos_answered: int = 0
     times_ms: list[float] = field(default_factory=list)
@@ -105,6 +106,8 @@ class Report:
             f"out-of-scope correctly not answered:  {self.oos_rejection:6.1%}"
             f" (no confident answer: {self.oos_not_answered:.1%}; suggestions: {self.oos_suggested},"
             f" confident answers: {self.oos_answered})",
+            f"  without the out-of-scope phrase list (scores alone): "
+            f"{self._share(self.oos_none_without_list, self.out_of_scope):.1%}",
             f"match time per question: p50 {self.percentile_ms(50):.3f} ms, p99 {self.percentile_ms(99):.3f} ms",
         ]
 
@@ -114,7 +117,7 @@ def load_items(path: Path = DEFAULT_EVAL) -> list[Item]:
         return [Item(row["question"].strip(), row["label"].strip()) for row in csv.DictReader(fh)]
 
 
-def _tally(report: Report, item: Item, decision: Decision) -> None:
+def _tally(report: Report, item: Item, decision: Decision, without_list: Decision) -> None:
     top = decision.top.entry_id if decision.top else NONE_LABEL
     if item.in_scope:
         report.in_scope += 1
@@ -135,6 +138,7 @@ def _tally(report: Report, item: Item, decision: Decision) -> None:
             report.misses.append(f"NONE    {item.question!r}: best {top} (want {item.label})")
     else:
         report.out_of_scope += 1
+        report.oos_none_without_list += without_list.outcome == "none"
         if decision.outcome == "none":
             report.oos_none += 1
         elif decision.outcome == "suggest":
@@ -151,11 +155,13 @@ def evaluate(
     """Run every labelled question through the FAQ's matcher and thresholds (or the given ones); times each."""
     report = Report()
     thresholds = thresholds or faq.kb.thresholds
+    bare = Matcher(faq.kb.model_copy(update={"out_of_scope": OutOfScope()}))
     for item in items if items is not None else load_items(path):
         start = time.perf_counter()
         decision = decide(faq.matcher.rank(item.question), thresholds)
         report.times_ms.append((time.perf_counter() - start) * 1000)
-        _tally(report, item, decision)
+        without_list = decide(bare.rank(item.question), thresholds) if not item.in_scope else decision
+        _tally(report, item, decision, without_list)
     return report
 
 

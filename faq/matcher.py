@@ -66,11 +66,15 @@ class Normaliser:
         text = unicodedata.normalize("NFKC", text).lower()
         return _SPACE_NEAR_CJK.sub("", " ".join(text.split()))
 
+    def names_out_of_scope(self, text: str) -> bool:
+        """True if the text names something the knowledge base declares out of scope (another CA, 社保 …)."""
+        return self._foreign is not None and self._foreign.search(self._prepare(text)) is not None
+
     def __call__(self, text: str) -> str:
         """The comparison form; empty for a question that names something declared out of scope."""
-        text = self._prepare(text)
-        if self._foreign is not None and self._foreign.search(text):
+        if self.names_out_of_scope(text):
             return ""
+        text = self._prepare(text)
         text = self._synonyms.sub(lambda m: f" {self._canonical[m.group(0)]} ", text)
         # Fillers are removed token by token so a filler never eats into a canonical synonym.
         out = []
