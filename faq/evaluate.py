@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import statistics
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 
 from faq.kb import OutOfScope, Thresholds
 from faq.matcher import Decision, Matcher, Scored, decide
-from faq.responder import Faq
+from faq.responder import Faq, from_environment
 
 NONE_LABEL = "none"
 DEFAULT_EVAL = Path(__file__).resolve().parent.parent / "tests" / "data" / "faq_eval.csv"
@@ -207,8 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show-misses", action="store_true", help="list every question not answered right")
     args = parser.parse_args(argv)
 
-    kb_path = args.kb or (Path(os.environ["FAQ_PATH"]) if os.environ.get("FAQ_PATH") else None)
-    faq = Faq(kb_path)
+    faq = Faq(args.kb) if args.kb else from_environment()
     items = load_items(args.eval)
     print(f"knowledge base: {faq.path} ({len(faq.kb.entries)} entries); eval set: {args.eval}")
     t = faq.kb.thresholds

@@ -138,8 +138,9 @@ class Matcher:
         # idf over entries: a bigram every entry has ("证书") says little; one no entry has weighs the most.
         n = len(kb.entries)
         self._unknown_idf = math.log(n + 1)
-        self._idf = {g: math.log((n + 1) / (1 + sum(g in grams for grams in self._entry_grams))) + 0.1
-                     for g in self._vocabulary}
+        self._idf = {
+            g: math.log((n + 1) / (1 + sum(g in grams for grams in self._entry_grams))) + 0.1 for g in self._vocabulary
+        }
 
     def rank(self, text: str) -> tuple[Scored, ...]:
         """All entries with a positive score, best first."""

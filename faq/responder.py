@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from faq.kb import DEFAULT_PATH, Entry, KbError, KnowledgeBase, load, placeholders
-from faq.matcher import Decision, Matcher, decide
+from faq.matcher import Matcher, decide
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,8 @@ _CN_DIGITS = {c: i for i, c in enumerate("一二三四五六七八九", start=1)
 # A form value (name, ID number, mobile, amount, e-mail) never passes this; a question has a question mark or a
 # question word.
 _QUESTION = re.compile(
-    r"[?？]|怎么|怎样|如何|什么|啥|哪|吗|呢|多久|多少|几|为什么|为啥|咋|是否|能否|能不能|可不可以|可以.*[吗么]|有没有|how|what|where|when|why"
+    r"[?？]|怎么|怎样|如何|什么|啥|哪|吗|呢|么$|多久|多少|几|为什么|为啥|咋|是否|能否|能不能|可不可以|有没有"
+    r"|\b(how|what|where|when|why)\b"
 )
 _FORM_VALUE = re.compile(r"^[\dxX\s+\-()（）]+$|^[\w.+-]+@[\w-]+(\.[\w-]+)+$")
 
@@ -147,10 +148,6 @@ class Faq:
 
     def entry(self, entry_id: str) -> Entry:
         return self._state.entries[entry_id]
-
-    def decide(self, text: str) -> Decision:
-        state = self._state
-        return decide(state.matcher.rank(text), state.kb.thresholds)
 
     def ask(self, text: str, profile: FaqProfile | None = None) -> FaqReply:
         self._auto_reload()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from faq import Faq, KbError
-from faq.kb import DEFAULT_PATH, MIN_EXAMPLES, load
+from faq import Faq, FaqProfile, KbError
+from faq.kb import DEFAULT_PATH, MIN_EXAMPLES, PROFILE_FIELDS, load
 
 REQUIRED_TOPICS = {
     "progress", "approved", "rejected", "telecom_realname", "delivery", "shipping_time", "pin", "invoice",
@@ -30,6 +31,10 @@ def test_packaged_knowledge_base_is_valid_and_covers_the_required_topics():
     for entry in kb.entries:
         assert len(entry.examples) >= MIN_EXAMPLES, entry.id
         assert len(entry.answer) <= 220, f"{entry.id}: too long for a phone screen"
+
+
+def test_the_kb_knows_every_profile_field_an_answer_may_use():
+    assert PROFILE_FIELDS == {f.name for f in fields(FaqProfile)}
 
 
 def test_hotline_and_site_are_where_people_look_for_them():
