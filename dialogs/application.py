@@ -306,7 +306,8 @@ FORM = Form(
               when=lambda a: a.get("invoice.kind") == "electronic", default=_title_default, auto=True),
         Field("invoice.tax_id", "纳税人识别号", "纳税人识别号", "请输入纳税人识别号（个人、政府机关可跳过）",
               parse=v.tax_id, group="invoice", optional=True, auto=True, default=_tax_default,
-              when=lambda a: a.get("invoice.kind") == "electronic",
+              # An individual's invoice needs no taxpayer number: not asked for 自然人证书.
+              when=lambda a: a.get("invoice.kind") == "electronic" and _has_unit(a),
               help="电子发票的纳税人识别号须正确，否则不能作报销凭证；个人、政府机关可不填。"),
     ),
 )

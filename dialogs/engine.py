@@ -313,7 +313,8 @@ def _parse(slot: Slot, raw: str, state: DialogState) -> Any:
     f = slot.field
     answers = state.answers
     t = normalize(raw)
-    if f.default is not None and t.lower() in DEFAULT_WORDS and slot.key not in answers:
+    # For a yes/no question "是" is an answer, not "take the default".
+    if f.default is not None and f.kind != "yesno" and t.lower() in DEFAULT_WORDS and slot.key not in answers:
         d = f.default(answers)
         if d is not None:
             return d
