@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from dialogs import catalogue as cat
+from dialogs import messages as M
 from dialogs import validators as v
 from dialogs.engine import Answers, Choice, Field, Form, Section
 from dialogs.masking import mask_account, mask_id, mask_mobile
@@ -213,6 +214,7 @@ FORM = Form(
         "invoice": Section("发票", ""),
     },
     summary_header="请核对您的申请：",
+    summary_ask=M.APPLICATION_SUMMARY_ASK,
     fields=(
         Field("consent", "协议同意", prompt=_consent_prompt, kind="yesno", parse=_consent, group="start",
               abort=_declined, stamp=True, in_summary=False,

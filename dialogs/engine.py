@@ -73,6 +73,7 @@ class Form:
     sections: dict[str, Section] = dc_field(default_factory=dict)  # group (without item index) -> section
     title: Callable[[Answers], str] = lambda a: ""
     summary_header: str = ""
+    summary_ask: str = M.SUMMARY_ASK
     summary_footer: Callable[[Answers, Any], list[str]] = lambda a, ctx: []
     build: Callable[[Answers, Any], Any] = lambda a, ctx: a
 
@@ -679,7 +680,7 @@ def summary(form: Form, answers: Answers, ctx: Any) -> list[str]:
         label = s.field.short or s.field.label
         lines.append(f"{label}：{show_value(s, answers[s.key], answers)}")
     lines.extend(form.summary_footer(answers, ctx))
-    lines.append(M.SUMMARY_ASK)
+    lines.append(form.summary_ask)
     return pack(lines)
 
 
