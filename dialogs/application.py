@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import re
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -102,6 +103,10 @@ def _years_choices(a: Answers) -> list[Choice]:
 
 def _holder_years_choices(a: Answers) -> list[Choice]:
     return _years_choices({**a, "cert_type": "org_person"})
+
+
+def _looks_like_years(raw: str) -> bool:
+    return bool(re.fullmatch(r"[1-5一二三四五两]年", v.normalize(raw)))
 
 
 def _bank_choices(a: Answers) -> list[Choice]:
@@ -203,7 +208,7 @@ FORM = Form(
         x for x in ((_platform(a).name if _platform(a) else ""),
                     cat.load().cert_types.get(_ct(a) or "", "")) if x) or "证书申请",
     sections={
-        "cert": Section("证书信息", "可一次回复，例如：机构证书 3年"),
+        "cert": Section("证书信息", "可一次回复项目、类型和年限，例如：深圳公共资源 机构证书 3年"),
         "unit": Section("单位信息", "可一次发送：机构名称 统一社会信用代码 单位地址（空格分开）"),
         "legal": Section("法定代表人", "可一次发送：姓名 身份证号 手机号（空格分开）"),
         "handler": Section("经办人", "可一次发送：姓名 身份证号 手机号 邮箱 职务（空格分开）"),
@@ -230,8 +235,7 @@ FORM = Form(
               help="机构证书代表单位；机构个人证书代表单位里的某个人（如法人、注册建造师）；自然人证书代表个人。"
                    "以招标文件要求为准。"),
         Field("years", "办理年限", "年限", "请选择办理年限：", kind="choice", choices=_years_choices, group="cert",
-              when=_common_years, recognize=lambda t: v.normalize(t).rstrip("年") in "12345一二三四五两"
-              and v.normalize(t).endswith("年"),
+              when=_common_years, recognize=_looks_like_years,
               show=lambda y: f"{y}年", aliases=("年限", "年数"), help="证书有效期，1–5年。"),
         Field("seal", "电子签章", "电子签章", "是否同时办理电子签章？", kind="yesno", group="cert",
               when=lambda a: bool(_platform(a) and _platform(a).seal.offered),
@@ -286,7 +290,7 @@ FORM = Form(
                         help="申请人需通过运营商实名认证；公对公付款时PIN码以短信发到这个号码。"),
                   Field("years", "年限", "年限", "请选择这张证书的办理年限：", kind="choice",
                         choices=_holder_years_choices, when=_own_years, show=lambda y: f"{y}年",
-                        recognize=lambda t: v.normalize(t).endswith("年") and len(v.normalize(t)) == 2),
+                        recognize=_looks_like_years),
               )),
         # Natural person: the applicant alone, no unit
         *_person("person.", "申请人", "person", when=lambda a: _ct(a) == "person", extra=(

@@ -83,6 +83,8 @@ def start(state: DialogState | None, ctx: DialogContext, platform: str | None = 
 
 def handle(state: DialogState | None, text: str, ctx: DialogContext) -> DialogResult:
     t = normalize(text)
+    if state is not None and state.v != engine.STATE_VERSION:
+        state = None  # a draft from an incompatible release: start afresh rather than misread it
     if state is None:
         if is_start_command(t):
             return start(None, ctx)

@@ -187,7 +187,7 @@ def slots(form: Form, answers: Answers) -> list[Slot]:
             more_key = f"{group}.more"
             if i + 1 < f.max_items:
                 more = Field(
-                    key="more", label=f"是否再添加{f.item_label}", kind="yesno",
+                    key="more", label=f"是否再添加{f.item_label}", kind="yesno", aliases=(f"添加{f.item_label}",),
                     prompt=M.MORE_PROMPT.format(item=f.item_label), in_summary=False,
                 )
                 out.append(Slot(more_key, more, group, more.label, more=True))
@@ -261,7 +261,7 @@ def prompt(form: Form, slot: Slot, state: DialogState, ctx: Any, intro: bool = F
     lines.append(text)
     if f.kind == "choice" and not f.search:
         lines.extend(_numbered(_choices(f, answers)))
-    elif f.kind == "yesno" and not slot.more and "是" not in text:
+    elif f.kind == "yesno" and not slot.more and "回复" not in text:
         lines[-1] += M.YESNO_HINT
     if slot.key in answers:
         lines.append(M.CURRENT_VALUE.format(value=show_value(slot, answers[slot.key], answers)))
@@ -586,7 +586,11 @@ def _command(form: Form, state: DialogState, cmd: tuple[str, str], ctx: Any) -> 
 
 
 def _modifiable(form: Form, answers: Answers) -> list[Slot]:
-    return [s for s in slots(form, answers) if not s.more and s.field.in_summary and s.field.kind != "list"]
+    # The last "add another?" answer is reopened by 修改 添加申请人, so an item can be added at the summary.
+    return [
+        s for s in slots(form, answers)
+        if (s.more and answers.get(s.key) is False) or (not s.more and s.field.in_summary and s.field.kind != "list")
+    ]
 
 
 def _modify(form: Form, state: DialogState, name: str, ctx: Any) -> Step:

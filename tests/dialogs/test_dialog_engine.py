@@ -326,3 +326,26 @@ def test_consent_time_falls_back_to_today_without_now():
     r = dialogs.start(None, ctx)
     r = dialogs.handle(r.state, "同意", ctx)
     assert r.state.answers["consent"] == "2026-01-02T00:00:00"
+
+
+def test_an_applicant_can_be_added_at_the_summary():
+    chat = Chat()
+    chat.start()
+    chat.fill({**ORG, "cert_type": "机构个人"})
+    chat.say("修改 添加申请人")
+    assert chat.cursor == "applicants.0.more"
+    chat.say("是")
+    assert chat.cursor == "applicants.1.name"
+    chat.say(f"孙七 {APPLICANT_IDS[2]} 13300133000")
+    assert chat.cursor == "applicants.1.more"
+    chat.say("否")
+    assert chat.state.confirming and "【申请人2】" in "\n".join(chat.replies)
+
+
+def test_platform_type_and_years_in_one_message():
+    chat = Chat()
+    chat.start()
+    chat.say("同意")
+    chat.say("一诺 机构个人 两年")
+    assert (chat.answers["platform"], chat.answers["cert_type"], chat.answers["years"]) == ("yinuo", "org_person", 2)
+    assert chat.cursor == "unit.name"
