@@ -169,7 +169,8 @@ def _declined(value: Any) -> str | None:
 
 def _id_number_prompt(a: Answers) -> str:
     if _unit_uscc(a):
-        return "请输入统一社会信用代码（18位，营业执照上）"
+        return ("请输入统一社会信用代码（18位，营业执照上）\n"
+                "（证件类型默认为统一社会信用代码证；其他证件请回复“修改 证件类型”）")
     return "请输入机构证件号码"
 
 
