@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     aliyun_access_key_id: str | None = None
     aliyun_access_key_secret: str | None = None
     aliyun_region: str = "cn-shenzhen"
+    # Unset: ocr-api.<region>.aliyuncs.com; tests point it at a local fake ("http://127.0.0.1:<port>").
+    aliyun_ocr_endpoint: str | None = None
 
     @field_validator("wechat_aes_key")
     @classmethod
