@@ -233,6 +233,7 @@ FORM = Form(
               default=lambda a: (_platform(a).cert_types[0] if _platform(a) and len(_platform(a).cert_types) == 1
                                  else None),
               auto=True,
+              auto_note=lambda a: f"{_platform(a).name}只办理{cat.load().cert_type_name(a['cert_type'])}。",
               help="机构证书代表单位；机构个人证书代表单位里的某个人（如法人、注册建造师）；自然人证书代表个人。"
                    "以招标文件要求为准。"),
         Field("years", "办理年限", "年限", "请选择办理年限：", kind="choice", choices=_years_choices, group="cert",

@@ -96,6 +96,9 @@ def handle(state: DialogState | None, text: str, ctx: DialogContext) -> DialogRe
             return _fresh(ctx, None)
         if _CONTINUE.match(t):
             return _resume(state, ctx)
+        if engine.command(t) in (("cancel", ""), ("handoff", "")):
+            state = state.model_copy(update={"pending": None})
+            return _result(engine.step(FORM, state, t, ctx))
         return DialogResult(state, [M.RESUME_BAD], True)
     if is_start_command(t):
         return start(state, ctx)

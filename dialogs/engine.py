@@ -46,6 +46,7 @@ class Field:
     optional: bool = False
     default: Callable[[Answers], Any] | None = None
     auto: bool = False  # take the default without asking; still shown in the summary and changeable
+    auto_note: Callable[[Answers], str] | None = None  # what to tell the user when the default was taken
     ask: bool = True  # False: never asked alone, filled from a multi-value message or by 修改
     recognize: Callable[[str], bool] | None = None  # a pattern that claims a token of a multi-value message
     group: str = ""  # fields of one group can be filled from one message
@@ -239,6 +240,8 @@ def _advance(form: Form, state: DialogState, ctx: Any, replies: list[str]) -> No
             value = slot.field.default(state.answers)
             if value is not None:
                 state.answers[slot.key] = value
+                if slot.field.auto_note is not None:
+                    replies.append(slot.field.auto_note(state.answers))
                 continue
         state.cursor = slot.key
         state.confirming = False
@@ -650,7 +653,11 @@ def _answer_offer(form: Form, state: DialogState, t: str, ctx: Any) -> Step:
     try:
         take = yes_no(t)
     except Invalid:
-        return Step(state, [M.OFFER_ASK.format(source=state.offer_source, lines="…")])
+        # Neither yes nor no: the user moved on (typed the value, a command, a question); the offer lapses.
+        state.pending = None
+        state.offer = {}
+        state.offer_source = ""
+        return step(form, state, t, ctx)
     replies = [M.OFFER_APPLIED if take else M.OFFER_IGNORED]
     if take:
         state.answers.update(state.offer)

@@ -112,8 +112,8 @@ def test_gws_without_seal_needs_no_seal_sheet():
 def test_szgd_offers_only_org_and_random_code():
     chat = Chat()
     chat.start("广电")
-    chat.say("同意")
-    assert chat.answers["cert_type"] == "org"
+    reply = chat.say("同意")
+    assert chat.answers["cert_type"] == "org" and "深圳广电采购只办理机构证书。" in reply
     chat.fill(TYPICAL)
     chat.say("确认")
     app = chat.submitted()

@@ -349,3 +349,26 @@ def test_platform_type_and_years_in_one_message():
     chat.say("一诺 机构个人 两年")
     assert (chat.answers["platform"], chat.answers["cert_type"], chat.answers["years"]) == ("yinuo", "org_person", 2)
     assert chat.cursor == "unit.name"
+
+
+def test_an_offer_lapses_when_the_user_types_something_else():
+    chat = at("unit.name")
+    result = dialogs.offer(chat.state, {"unit.name": "某某有限公司"}, CTX, "照片")
+    chat.state = result.state
+    chat.say("深圳市另一家科技有限公司")
+    assert chat.answers["unit.name"] == "深圳市另一家科技有限公司" and chat.state.pending is None
+
+
+def test_long_summaries_are_split_within_wechat_limits():
+    lines = [f"第{i}行：" + "很长的内容" * 20 for i in range(40)]
+    parts = engine.pack(lines)
+    assert len(parts) > 1 and all(len(p.encode()) <= engine.MAX_REPLY_BYTES for p in parts)
+    assert "\n".join(parts) == "\n".join(lines)
+
+
+def test_cancel_at_the_continue_or_restart_question():
+    chat = at("legal.name")
+    chat.start()
+    assert chat.say("取消") == M.CANCEL_CONFIRM
+    chat.say("是")
+    assert chat.state is None
