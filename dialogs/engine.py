@@ -295,9 +295,13 @@ def match_choice(text: str, choices: Sequence[Choice], narrowed: Sequence[Any] =
             return c
     names: list[tuple[str, Choice]] = [(n, c) for c in choices for n in (c.label, *c.aliases)]
     # A bank branch ("招商银行深圳分行") or a phrase ("要机构个人的") contains the name: prefer containment.
-    contained = {id(c): c for n, c in names if len(n) >= 2 and n in t}
-    if len(contained) == 1:
-        return next(iter(contained.values()))
+    # Several names inside ("要机构个人的" holds 机构, 个人 and 机构个人): the longest one is meant.
+    contained = [(len(n), c) for n, c in names if len(n) >= 2 and n in t]
+    if contained:
+        longest = max(n for n, _ in contained)
+        top = {id(c): c for n, c in contained if n == longest}
+        if len(top) == 1:
+            return next(iter(top.values()))
     scored = process.extract(t, [n for n, _ in names], scorer=fuzz.WRatio, limit=len(names))
     best: dict[int, tuple[float, Choice]] = {}
     for name, score, idx in scored:
@@ -357,15 +361,17 @@ def _auto_fills(slot: Slot, answers: Answers) -> bool:
 
 def _split(text: str) -> list[str]:
     tokens = [t for t in re.split(r"[\s,，;；、/|]+", normalize(text)) if t]
-    # Accounts are copied in groups of four digits: glue consecutive short digit groups back together.
+    # Numbers are copied in groups (139 1234 5678, 6222 0212 3456 789, 110105 19900101 1234):
+    # glue each run of short digit groups back into one token.
     merged: list[str] = []
+    run = False
     for t in tokens:
-        if t.isdigit() and len(t) <= 5 and merged and merged[-1].isdigit() and len(merged[-1]) >= 3 and (
-            len(merged[-1]) % 4 == 0 or len(merged[-1]) <= 5
-        ):
+        short = len(t) <= 8 and bool(re.fullmatch(r"\d+[Xx]?", t))
+        if short and run and merged[-1][-1].isdigit():
             merged[-1] += t
         else:
             merged.append(t)
+        run = short
     return merged
 
 

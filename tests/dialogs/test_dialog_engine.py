@@ -372,3 +372,17 @@ def test_cancel_at_the_continue_or_restart_question():
     assert chat.say("取消") == M.CANCEL_CONFIRM
     chat.say("是")
     assert chat.state is None
+
+
+def test_numbers_typed_in_groups_are_one_value():
+    assert engine._split("张三 139 1234 5678 zs@qq.com") == ["张三", "13912345678", "zs@qq.com"]
+    assert engine._split("招商银行 6222 0212 3456 7890 123") == ["招商银行", "6222021234567890123"]
+    chat = at("handler.name")
+    chat.say("张三 138 0013 8000 经理 440301 19900101 1234 zs@qq.com")
+    assert chat.answers["handler.mobile"] == "13800138000" and chat.answers["handler.id"] == HANDLER_ID
+
+
+def test_a_phrase_containing_several_choice_names_means_the_longest():
+    chat = at("cert_type")
+    chat.say("我要办机构个人的")
+    assert chat.answers["cert_type"] == "org_person"
