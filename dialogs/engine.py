@@ -229,6 +229,7 @@ def show_value(slot: Slot, value: Any, answers: Answers) -> str:
 def _advance(form: Form, state: DialogState, ctx: Any, replies: list[str]) -> None:
     """Fill the automatic defaults, then ask the first missing slot, or show the summary when none is left."""
     state.options = []
+    _drop_stale_choices(form, state.answers)
     while True:
         slot = _first_missing(form, state.answers)
         if slot is None:
@@ -247,6 +248,26 @@ def _advance(form: Form, state: DialogState, ctx: Any, replies: list[str]) -> No
         state.confirming = False
         replies.append(prompt(form, slot, state, ctx, intro=True))
         return
+
+
+def _drop_stale_choices(form: Form, answers: Answers) -> None:
+    """A choice no longer offered (the platform changed and lacks that cert type) must be asked again."""
+    for s in slots(form, answers):
+        if s.field.kind == "choice" and not s.field.search and answers.get(s.key) is not None:
+            if answers[s.key] not in {c.value for c in _choices(s.field, answers)}:
+                del answers[s.key]
+
+
+def _followers(form: Form, answers: Answers, changed: str) -> list[Slot]:
+    """Text fields still holding their default (invoice title = unit name): they follow when it changes."""
+    out = []
+    for s in slots(form, answers):
+        f = s.field
+        if s.key == changed or f.default is None or f.kind in ("choice", "yesno") or s.key not in answers:
+            continue
+        if answers[s.key] is not None and answers[s.key] == f.default(answers):
+            out.append(s)
+    return out
 
 
 def prompt(form: Form, slot: Slot, state: DialogState, ctx: Any, intro: bool = False) -> str:
@@ -339,7 +360,7 @@ def _parse(slot: Slot, raw: str, state: DialogState) -> Any:
     return t
 
 
-def _store(slot: Slot, value: Any, state: DialogState, ctx: Any) -> str | None:
+def _store(form: Form, slot: Slot, value: Any, state: DialogState, ctx: Any) -> str | None:
     """Cross-check and keep a parsed value; returns an error text instead when a cross-field rule fails."""
     f = slot.field
     if f.check is not None:
@@ -350,7 +371,10 @@ def _store(slot: Slot, value: Any, state: DialogState, ctx: Any) -> str | None:
     if f.stamp and value is True:
         now = getattr(ctx, "now", None) or datetime.datetime.combine(ctx.today, datetime.time())
         value = now.isoformat(timespec="seconds")
+    followers = _followers(form, state.answers, slot.key)
     state.answers[slot.key] = value
+    for s in followers:
+        state.answers[s.key] = s.field.default(state.answers)  # type: ignore[misc]
     return None
 
 
@@ -489,7 +513,7 @@ def step(form: Form, state: DialogState, text: str, ctx: Any) -> Step:
             state.options = []
             return Step(state, [e.message + "\n" + "\n".join(_numbered(_choices(slot.field, state.answers)))])
         return Step(state, [e.message, prompt(form, slot, state, ctx)])
-    error = _store(slot, value, state, ctx)
+    error = _store(form, slot, value, state, ctx)
     if error:
         return Step(state, [error, prompt(form, slot, state, ctx)])
     if slot.field.abort is not None:
@@ -511,7 +535,7 @@ def _fill_many(form: Form, state: DialogState, pairs: list[tuple[Slot, str]], ct
             msg = e.message if isinstance(e, Invalid) else M.CHOICE_AMBIGUOUS.rstrip("：")
             errors.append(f"{slot.field.label}：{msg}")
             continue
-        error = _store(slot, value, state, ctx)
+        error = _store(form, slot, value, state, ctx)
         if error:
             errors.append(f"{slot.field.label}：{error}")
         else:

@@ -386,3 +386,33 @@ def test_a_phrase_containing_several_choice_names_means_the_longest():
     chat = at("cert_type")
     chat.say("我要办机构个人的")
     assert chat.answers["cert_type"] == "org_person"
+
+
+def test_defaults_follow_the_field_they_came_from():
+    chat = at("mailing.address")
+    chat.say("同上")
+    chat.fill(ORG)
+    chat.say("修改 机构名称")
+    chat.say("深圳市新名称科技有限公司")
+    a = chat.answers
+    assert a["invoice.title"] == a["finance.account_name"] == "深圳市新名称科技有限公司"
+    chat.say("修改 单位地址")
+    chat.say("广东省深圳市福田区深南大道1号")
+    assert chat.answers["mailing.address"] == {"province": "广东省", "city": "深圳市", "district": "福田区",
+                                               "detail": "深南大道1号"}
+    # A value the user typed is theirs: it does not follow.
+    chat.say("修改 发票抬头")
+    chat.say("某某集团有限公司")
+    chat.say("修改 机构名称")
+    chat.say("深圳市第三名称有限公司")
+    assert chat.answers["invoice.title"] == "某某集团有限公司"
+
+
+def test_a_cert_type_the_new_platform_lacks_is_asked_again():
+    chat = at_summary()
+    chat.say("修改 证书类型")
+    chat.say("机构个人")
+    chat.fill(ORG)
+    chat.say("修改 项目")
+    reply = chat.say("深圳广电采购")
+    assert chat.answers["cert_type"] == "org" and "只办理机构证书" in reply
