@@ -145,7 +145,9 @@ _COMMANDS: list[tuple[str, re.Pattern[str]]] = [
     ("handoff", re.compile(r"^(转)?人工(客服|服务)?$|^转客服$")),
     ("resume", re.compile(r"^(继续|继续填写|继续申请)$")),
     ("pause", re.compile(r"^(暂停|稍后|等会|等一下|稍后再填)$")),
-    ("modify", re.compile(r"^(修改|更改|改一下|改|更正)\s*(?P<name>.*)$")),
+    ("modify", re.compile(r"^(修改|更改|改一下|更正)\s*(?P<name>.*)$")),
+    # A bare 改 only with a space after it: 改革路 is an address, not a command.
+    ("modify", re.compile(r"^改\s+(?P<name>.+)$")),
 ]
 _CONFIRM = re.compile(r"^(确认|确认提交|提交|确定|是|对|没问题|无误|ok)$", re.I)
 _KEEP = {"好", "好的", "保留", "不变", "不改", "不用改", "对", "是"}

@@ -416,3 +416,21 @@ def test_a_cert_type_the_new_platform_lacks_is_asked_again():
     chat.say("修改 项目")
     reply = chat.say("深圳广电采购")
     assert chat.answers["cert_type"] == "org" and "只办理机构证书" in reply
+
+
+def test_every_command_word_is_recognised():
+    expected = {
+        "取消": "cancel", "退出": "cancel", "放弃申请": "cancel", "上一步": "back", "返回": "back",
+        "跳过": "skip", "帮助": "help", "？": "help", "人工": "handoff", "转人工": "handoff", "人工客服": "handoff",
+        "继续": "resume", "继续填写": "resume", "暂停": "pause", "稍后": "pause", "修改": "modify",
+    }
+    for word, name in expected.items():
+        assert engine.command(word) == (name, ""), word
+    assert engine.command("修改 经办人手机") == ("modify", "经办人手机")
+    assert engine.command("改 邮箱") == ("modify", "邮箱") and engine.command("改革路8号") is None
+    assert engine.command("张三") is None and engine.command("取消订单怎么办") is None
+
+
+def test_handoff_word_without_a_draft_is_left_to_the_handler():
+    result = dialogs.handle(None, "人工", CTX)
+    assert not result.claimed and result.effects == []
