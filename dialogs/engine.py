@@ -140,7 +140,7 @@ class _Suggest(Exception):
 _COMMANDS: list[tuple[str, re.Pattern[str]]] = [
     ("cancel", re.compile(r"^(取消|退出|不办了|放弃)(申请)?$")),
     ("back", re.compile(r"^(上一步|返回|回退|上一个)$")),
-    ("skip", re.compile(r"^(跳过|略过|不填|没有|无)$")),
+    ("skip", re.compile(r"^(跳过|略过|不填)$")),  # not 没有/无: those answer yes/no questions
     ("help", re.compile(r"^(帮助|help|\?|？|怎么填)$", re.I)),
     ("handoff", re.compile(r"^(转)?人工(客服|服务)?$|^转客服$")),
     ("resume", re.compile(r"^(继续|继续填写|继续申请)$")),

@@ -434,3 +434,10 @@ def test_every_command_word_is_recognised():
 def test_handoff_word_without_a_draft_is_left_to_the_handler():
     result = dialogs.handle(None, "人工", CTX)
     assert not result.claimed and result.effects == []
+
+
+def test_no_words_answer_the_add_another_question():
+    chat = at("applicants.0.name", {**ORG, "cert_type": "机构个人"})
+    chat.say(f"李四 {APPLICANT_IDS[0]} 13700137000")
+    chat.say("没有")
+    assert chat.answers["applicants.0.more"] is False
