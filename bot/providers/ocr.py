@@ -88,7 +88,7 @@ class Ocr(Protocol):
 
 _PERIOD = re.compile(
     r"(\d{4})[.\-/年]?(\d{1,2})[.\-/月]?(\d{1,2})日?"
-    r"[-—–~至到]+"
+    r"[-—–~至到]*"  # the dash is thin and sometimes not read at all
     r"(长期|(\d{4})[.\-/年]?(\d{1,2})[.\-/月]?(\d{1,2})日?)"
 )
 _CN_DATE = re.compile(r"(\d{4})[.\-/年](\d{1,2})[.\-/月](\d{1,2})")
@@ -402,9 +402,12 @@ ALL_LABELS = tuple(label for labels in LICENCE_LABELS.values() for label in labe
 
 
 def _label_rest(box: TextBox, labels: Iterable[str]) -> str | None:
+    """The text after the label `box` starts with, or None; long labels may have one misread character."""
     key = box.key.lstrip(":：")
     for label in labels:
-        if key.startswith(label):
+        head = key[:len(label)]
+        if head == label or (len(label) >= 4 and len(head) == len(label)
+                             and sum(a != b for a, b in zip(head, label)) == 1):
             return key[len(label):].lstrip(":：")
     return None
 
@@ -454,7 +457,7 @@ class Page:
                 continue
             parts: list[TextBox]
             beside = self.right_of(box)
-            if rest and beside is not None and beside.x0 < box.x1 and len(rest) <= 2:
+            if rest and beside is not None and beside.x0 < box.x1 - 0.3 * box.height and len(rest) <= 2:
                 # Two overlapping detections: the label's box caught a sliver of the value's first glyph.
                 rest = ""
             if rest:

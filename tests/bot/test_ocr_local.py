@@ -125,6 +125,21 @@ def test_id_back_periods() -> None:
         "深圳市公安局南山分局", date(2010, 7, 21), None, True)
 
 
+def test_what_blurred_photos_do_to_labels_and_dashes() -> None:
+    # Seen on the harsh benchmark photos: a misread character in a long label, a dash not read, and the
+    # label's box catching a sliver of the value's first glyph.
+    back = read_id_back(Page([box("答发机关", 100, 400, 250, 440), box("深圳市公安局宝安分局", 300, 400, 700, 440),
+                              box("2009.06.18长期", 300, 500, 600, 540)]))
+    assert (back.issuer, back.valid_from, back.long_term) == ("深圳市公安局宝安分局", date(2009, 6, 18), True)
+    front = read_id_front(Page([box("姓名张三", 100, 100, 300, 140),
+                                box("住址厂", 100, 300, 240, 340), box("广东省深圳市南山区粤海街", 220, 300, 700, 340),
+                                box("道科技南十二路18号", 220, 345, 600, 385)]))
+    assert front.address == "广东省深圳市南山区粤海街道科技南十二路18号"
+    # Two-character labels must match exactly: "名称" is not "名单".
+    assert read_licence(Page([box("名单", 100, 100, 200, 140), box("某某", 300, 100, 400, 140),
+                              box("法定代表人陈平", 100, 200, 400, 240)])).name is None
+
+
 def test_a_page_without_the_documents_fields_is_unreadable() -> None:
     page = Page([box("今天天气不错", 100, 100, 400, 140)])
     for reader in (read_licence, read_id_front, read_id_back):

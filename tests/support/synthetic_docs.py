@@ -86,20 +86,23 @@ def _spaced(label: str) -> str:
     return "\u3000".join(label) if len(label) == 2 else label
 
 
-def _photograph(card: Image.Image, rng: random.Random, margin: int = 60) -> bytes:
-    """Lay the document on a desk, tilt it a little, blur and JPEG-compress it like a phone photo."""
+def _photograph(card: Image.Image, rng: random.Random, harsh: bool = False, margin: int = 60) -> bytes:
+    """Lay the document on a desk, tilt it a little, blur and JPEG-compress it like a phone photo;
+    `harsh`: further away (60 % size), more tilted, blurrier and compressed harder."""
+    if harsh:
+        card = card.resize((card.width * 3 // 5, card.height * 3 // 5), Image.Resampling.LANCZOS)
     desk = Image.new("RGB", (card.width + 2 * margin, card.height + 2 * margin),
                      tuple(rng.randrange(90, 160) for _ in range(3)))
     desk.paste(card, (margin, margin))
-    angle = rng.uniform(-3.0, 3.0)
+    angle = rng.uniform(-7.0, 7.0) if harsh else rng.uniform(-3.0, 3.0)
     desk = desk.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=desk.getpixel((0, 0)))
-    desk = desk.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 1.2)))
+    desk = desk.filter(ImageFilter.GaussianBlur(rng.uniform(0.9, 1.5) if harsh else rng.uniform(0.5, 1.2)))
     out = io.BytesIO()
-    desk.save(out, "JPEG", quality=rng.randrange(55, 80))
+    desk.save(out, "JPEG", quality=rng.randrange(30, 50) if harsh else rng.randrange(55, 80))
     return out.getvalue()
 
 
-def licence(seed: int, font: str) -> SyntheticDoc:
+def licence(seed: int, font: str, harsh: bool = False) -> SyntheticDoc:
     rng = random.Random(f"licence-{seed}")
     district = rng.choice(list(DISTRICTS))
     truth = {
@@ -137,7 +140,7 @@ def licence(seed: int, font: str) -> SyntheticDoc:
     draw.text((880, 800), "登记机关", font=text, fill=(30, 30, 30))
     draw.text((1050, 870), f"{founded:%Y年%m月%d日}", font=text, fill=(30, 30, 30))
     draw.ellipse((1060, 720, 1260, 920), outline=(200, 40, 40), width=5)
-    return SyntheticDoc("licence", _photograph(card, rng), truth)
+    return SyntheticDoc("licence", _photograph(card, rng, harsh), truth)
 
 
 def _id_card_base() -> tuple[Image.Image, ImageDraw.ImageDraw]:
@@ -147,7 +150,7 @@ def _id_card_base() -> tuple[Image.Image, ImageDraw.ImageDraw]:
     return card, draw
 
 
-def id_front(seed: int, font: str) -> SyntheticDoc:
+def id_front(seed: int, font: str, harsh: bool = False) -> SyntheticDoc:
     rng = random.Random(f"id-front-{seed}")
     district = rng.choice(list(DISTRICTS))
     male = rng.random() < 0.5
@@ -182,10 +185,10 @@ def id_front(seed: int, font: str) -> SyntheticDoc:
     draw.text((70, 520), "公民身份号码", font=label, fill=grey)
     draw.text((330, 510), truth["id_number"], font=number, fill=ink)
     draw.rectangle((700, 90, 930, 380), fill=(205, 212, 220))  # the portrait
-    return SyntheticDoc("id_front", _photograph(card, rng), truth)
+    return SyntheticDoc("id_front", _photograph(card, rng, harsh), truth)
 
 
-def id_back(seed: int, font: str) -> SyntheticDoc:
+def id_back(seed: int, font: str, harsh: bool = False) -> SyntheticDoc:
     rng = random.Random(f"id-back-{seed}")
     district = rng.choice(list(DISTRICTS))
     start = date(2008, 1, 1) + timedelta(days=rng.randrange(0, 6000))
@@ -202,11 +205,11 @@ def id_back(seed: int, font: str) -> SyntheticDoc:
     draw.text((180, 490), "有效期限", font=label, fill=(90, 110, 130))
     to = "长期" if not end else f"{date.fromisoformat(end):%Y.%m.%d}"
     draw.text((340, 484), f"{start:%Y.%m.%d}-{to}", font=value, fill=(15, 15, 15))
-    return SyntheticDoc("id_back", _photograph(card, rng), truth)
+    return SyntheticDoc("id_back", _photograph(card, rng, harsh), truth)
 
 
 MAKERS = {"licence": licence, "id_front": id_front, "id_back": id_back}
 
 
-def generate(kind: str, count: int, font: str, first_seed: int = 0) -> list[SyntheticDoc]:
-    return [MAKERS[kind](seed, font) for seed in range(first_seed, first_seed + count)]
+def generate(kind: str, count: int, font: str, first_seed: int = 0, harsh: bool = False) -> list[SyntheticDoc]:
+    return [MAKERS[kind](seed, font, harsh) for seed in range(first_seed, first_seed + count)]

@@ -1,0 +1,1 @@
+"""Measurements that are run by hand and reported in the README, not part of the test suite."""
