@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import threading
 import time
@@ -59,7 +60,7 @@ def chat(args: argparse.Namespace) -> int:
     print(f"与 SZCA 助手对话（{base_url}）。输入文字发送；/click KEY 点击菜单（NEW_APPLICATION, MY_APPLICATIONS, FAQ, "
           "HUMAN_AGENT）；/subscribe 关注；/image 文件 发送图片；/quit 退出。", flush=True)
     last_pushed = 0
-    user.event("subscribe")
+    _show(user.event("subscribe"))
     for line in _lines():
         line = line.strip()
         if not line:
@@ -74,18 +75,22 @@ def chat(args: argparse.Namespace) -> int:
             reply = user.image(_upload(user, line.split(maxsplit=1)[1]))
         else:
             reply = user.text(line)
-        if reply.status != 200:
-            print(f"[HTTP {reply.status}] {reply.body}")
-        elif reply.text:
-            print(f"助手：{reply.text}")
-        elif reply.msg_type:
-            print(f"助手：[{reply.msg_type}]")
+        _show(reply)
         time.sleep(0.3)  # let pushed follow-ups arrive
         for item in user.pushed(after=last_pushed):
             last_pushed = item["id"]
             body = item.get("text", {}).get("content") if item.get("msgtype") == "text" else f"[{item.get('msgtype')}]"
             print(f"助手（推送）：{body}")
     return 0
+
+
+def _show(reply) -> None:
+    if reply.status != 200:
+        print(f"[HTTP {reply.status}] {reply.body}")
+    elif reply.text:
+        print(f"助手：{reply.text}")
+    elif reply.msg_type:
+        print(f"助手：[{reply.msg_type}]")
 
 
 def _lines():  # pragma: no cover - interactive
@@ -115,6 +120,7 @@ def _start_embedded_server() -> str:
     port = probe.port
     probe.server_close()
     settings = load_settings(port=port, log_level="WARNING")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # keep the terminal for the conversation
     server = make_server("127.0.0.1", port, create_app(settings), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return settings.base_url

@@ -97,9 +97,11 @@ def start_embedded_worker(svc: services_mod.Services) -> threading.Thread:
     def schedule() -> None:
         # RQ's scheduler forks a process, which cannot share an in-process Redis: drive it from a thread.
         scheduler = RQScheduler([svc.queue], connection=svc.redis)
+        logging.getLogger("rq.scheduler").setLevel(logging.WARNING)
         while True:
             try:
-                scheduler.acquire_locks()
+                if not scheduler.acquired_locks:
+                    scheduler.acquire_locks()
                 scheduler.enqueue_scheduled_jobs()
             except Exception:
                 log.exception("embedded scheduler failed; continuing")

@@ -9,6 +9,7 @@ from dialogs.dialogue import (
     handle,
     is_start_command,
     offer,
+    reprompt,
     start,
     submitted_replies,
 )
@@ -17,6 +18,6 @@ from dialogs.masking import mask_account, mask_id, mask_mobile
 
 __all__ = [
     "Application", "DialogContext", "DialogResult", "DialogState", "DraftDropped", "Handoff", "Submit",
-    "catalogue", "handle", "is_start_command", "mask_account", "mask_id", "mask_mobile", "offer", "start",
+    "catalogue", "handle", "is_start_command", "mask_account", "mask_id", "mask_mobile", "offer", "reprompt", "start",
     "submitted_replies",
 ]

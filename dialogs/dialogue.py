@@ -118,6 +118,11 @@ def _resume(state: DialogState, ctx: DialogContext) -> DialogResult:
     return _result(engine.begin(FORM, state, ctx))
 
 
+def reprompt(state: DialogState, ctx: DialogContext) -> list[str]:
+    """The question the user is at, asked again (after the caller answered something outside the form)."""
+    return engine.reprompt(FORM, state, ctx)
+
+
 def offer(state: DialogState | None, values: dict[str, str], ctx: DialogContext, source: str) -> DialogResult:
     """Propose values found elsewhere (e.g. OCR of a business licence) for the user to accept with one 是.
     Keys are field keys of the form (unit.name, unit.id_number, unit.address, legal.name, …)."""
@@ -147,5 +152,5 @@ def submitted_replies(application: Application, number: str) -> list[str]:
 
 __all__ = [
     "Application", "DialogContext", "DialogResult", "DialogState", "DraftDropped", "Handoff", "Submit",
-    "handle", "is_start_command", "offer", "start", "submitted_replies",
+    "handle", "is_start_command", "offer", "reprompt", "start", "submitted_replies",
 ]

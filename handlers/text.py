@@ -18,7 +18,9 @@ from bot.replies import Reply, Text, Transfer
 from faq import FaqProfile
 from handlers import Context, on_message
 
-MAX_TEXT = 600  # longer texts are pastes, not answers; trimmed before any matching
+MAX_TEXT = 600
+# The catalogue's post-payment step names, as the FAQ's personal answers know them.
+_POST_PAYMENT = {"transfer_0_01": "financial_auth", "random_code": "random_code"}  # longer texts are pastes, not answers; trimmed before any matching
 
 
 class Conversation(BaseModel):
@@ -71,6 +73,12 @@ def answer_text(raw: str, ctx: Context) -> list[Reply]:
             save_conversation(ctx, conv)
             return [Text(picked.text)]
 
+    in_form = conv.dialog is not None and not conv.dialog.paused and conv.dialog.pending is None
+    if in_form and _PROGRESS.match(content):
+        # A service word typed mid-form is never taken as a field value: answer it, then ask again.
+        save_conversation(ctx, conv)
+        return my_applications(ctx) + [Text(r) for r in dialogs.reprompt(conv.dialog, _dialog_context(ctx))]
+
     result = dialogs.handle(conv.dialog, content, _dialog_context(ctx))
     if result.claimed:
         conv.dialog = result.state
@@ -122,6 +130,7 @@ def handoff(ctx: Context) -> list[Reply]:
 def _dialog_context(ctx: Context) -> dialogs.DialogContext:
     return dialogs.DialogContext(
         today=ctx.now.date(),
+        now=ctx.now,
         faq=ctx.services.faq.hook,
         agreements_url=f"{ctx.services.settings.base_url}/agreements",
     )
@@ -170,7 +179,7 @@ def _profile(ctx: Context, conv: Conversation) -> FaqProfile | None:
         platform_name=record.platform,
         cert_type=record.cert_type,
         payment_method=data.get("payment_method"),
-        post_payment_step=data.get("post_payment_step"),
+        post_payment_step=_POST_PAYMENT.get(data.get("post_payment_step") or ""),
         status_text=record.status_text,
         invoice_title=(data.get("invoice") or {}).get("title"),
     )

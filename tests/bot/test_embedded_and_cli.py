@@ -33,8 +33,8 @@ def test_serve_starts_on_the_embedded_default_and_prints_the_simulator_url():
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        first = proc.stdout.readline() + proc.stdout.readline()
-        assert f"http://127.0.0.1:{port}/simulator" in first
+        banner = "".join(proc.stdout.readline() for _ in range(4))
+        assert f"http://127.0.0.1:{port}/simulator" in banner
         health = wait_for(lambda: _get(f"http://127.0.0.1:{port}/healthz"), timeout=15)
         assert health == {"ok": True, "redis": "embedded"}
         assert "欢迎" in WeChatUser(f"http://127.0.0.1:{port}").event("subscribe").text
