@@ -28,7 +28,9 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
     settings = settings or load_settings()
     logs.setup(settings.log_level)
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # Uploads (media, mobile pages) may be up to the hall's 2 MB plus form overhead; /wechat enforces its own
+    # 64 KiB limit while reading the body.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     svc = services_mod.install(services_mod.build(settings))
     app.extensions["szca"] = {
         "services": svc,
@@ -84,6 +86,9 @@ def callback() -> Response:
     ext = _ext()
     gateway: Gateway = ext["gateway"]
     svc: services_mod.Services = ext["services"]
+    if (request.content_length or 0) > svc.settings.max_body_bytes:
+        log.info("callback refused (400): body too large")
+        return Response("bad request", status=400, mimetype="text/plain")
     body = request.stream.read(svc.settings.max_body_bytes + 1)
     try:
         inbound = gateway.parse(request.args, body)

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     timestamp_window_s: int = 300
     nonce_ttl_s: int = 300
     max_body_bytes: int = 64 * 1024
+    max_upload_bytes: int = 4 * 1024 * 1024
     # WeChat gives up after 5 s; leave room for the network on both sides.
     reply_deadline_s: float = 4.0
     redis_timeout_s: float = 1.0

@@ -104,8 +104,10 @@ class Gateway:
         raw = getattr(message, "_data", {})
         if raw.get("MsgId"):
             dedup_id = str(raw["MsgId"])[:32]
-        else:  # events carry no MsgId: sender (the key's hash tag) + CreateTime + Event
-            dedup_id = f"{raw.get('CreateTime', '')}:{raw.get('Event', message.type)}"[:96]
+        else:
+            # Events carry no MsgId: sender (the key's hash tag) + CreateTime + Event, plus EventKey so two
+            # different menu clicks in the same second are not mistaken for a retry.
+            dedup_id = f"{raw.get('CreateTime', '')}:{raw.get('Event', message.type)}:{raw.get('EventKey') or ''}"[:96]
         return Inbound(message, openid, dedup_id, nonce, timestamp, encrypted)
 
     # -- replies ------------------------------------------------------------------------------------------

@@ -109,6 +109,15 @@ def test_malformed_bodies_get_400_without_a_stack_trace(live, user, body):
     assert "Traceback" not in resp.text and "File \"" not in resp.text
 
 
+def test_uploads_elsewhere_are_not_bound_by_the_callback_limit(live):
+    # The 64 KiB cap is the callback's; media uploads (the emulator here, mobile pages later) take photos.
+    token = requests.get(f"{live.url}/emulator/cgi-bin/token",
+                         params={"appid": live.services.settings.wechat_app_id, "secret": "dev-secret"}).json()
+    resp = requests.post(f"{live.url}/emulator/cgi-bin/media/upload", params={"access_token": token["access_token"]},
+                         files={"media": ("a.jpg", b"\xff\xd8\xff" + b"0" * 500_000, "image/jpeg")})
+    assert resp.status_code == 200 and resp.json()["media_id"]
+
+
 def test_oversized_body_is_refused(live, user, redis_client):
     xml = message_xml(user.openid, "gh", "text", {"Content": "长" * 30000, "MsgId": 5})
     assert len(xml.encode()) > 64 * 1024
@@ -162,3 +171,10 @@ def test_seen_marker_is_written_for_an_accepted_message(user, redis_client):
     assert reply.status == 200
     assert any(k.startswith(b"seen:") for k in _user_keys(redis_client, user.openid))
     assert redis_client.exists(seen_key(user.openid, "does-not-exist")) == 0
+
+
+def test_two_different_clicks_in_the_same_second_are_not_a_retry(user):
+    created = int(time.time())
+    faq = user.event("CLICK", "FAQ", create_time=created)
+    mine = user.event("CLICK", "MY_APPLICATIONS", create_time=created)
+    assert faq.text != mine.text

@@ -25,7 +25,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright pyt
 
 
 def noisy_photo(width: int = 480, height: int = 320) -> bytes:
-    """A PNG well over the page's 60 KB upload budget (noise does not compress), so the page must shrink it."""
+    """A noisy PNG (noise does not compress), as a real phone photo would be."""
     rng = random.Random(7)
     rows = bytearray()
     for y in range(height):
