@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     lock_ttl_ms: int = 10_000
 
     faq_path: str | None = None
+    # Uploaded documents and generated files (the local file store); an object store replaces it in production.
+    data_dir: str = "var"
+    # Days an application's personal data (record and files) is kept after its last change.
+    retention_days: int = 180
+    # Signs links to forms and mobile pages; must be set (and the same on every machine) with real credentials.
+    secret_key: str | None = None
     log_level: str = "INFO"
 
     aliyun_access_key_id: str | None = None
@@ -58,10 +64,18 @@ class Settings(BaseSettings):
             raise ValueError("WECHAT_AES_KEY must be the 43-character EncodingAESKey")
         return value or None
 
-    @field_validator("redis_url", "public_base_url", "wechat_api_base_url", "faq_path", "wechat_kf_account")
+    @field_validator("redis_url", "public_base_url", "wechat_api_base_url", "faq_path", "wechat_kf_account", "secret_key")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @property
+    def signing_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        if self.sandbox:
+            return "dev-secret-key-embedded-default"
+        raise RuntimeError("SECRET_KEY must be set when real WeChat credentials are configured")
 
     @property
     def embedded_redis(self) -> bool:

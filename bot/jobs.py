@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -14,9 +15,15 @@ from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 from wechatpy.exceptions import WeChatClientException
 
+import dialogs
+from bot import documents, messages, uploads
 from bot import services as services_mod
+from bot.conversation import Conversation, PendingUpload, dialog_context
+from bot.providers.ocr import OcrError, OcrUnreadable
+from bot.providers.wechat import MediaError, download_media
 from bot.replies import Image, News, Reply, Text, Transfer, from_wire, to_wire
 from bot.store import hash_openid
+from bot.uploads import Checked
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +33,120 @@ RETRY = Retry(max=4, interval=[2, 10, 30, 120])
 PUSH_MARK_TTL_S = 2 * 24 * 3600
 
 
+def enqueue(queue: Queue, fn: Any, *args: Any) -> None:
+    queue.enqueue(fn, *args, retry=RETRY)
+
+
 def enqueue_push(queue: Queue, openid: str, replies: list[Reply], key: str) -> None:
     if replies:
         queue.enqueue(push_replies, openid, [to_wire(r) for r in replies], key, retry=RETRY)
+
+
+def _push_texts(svc: services_mod.Services, openid: str, texts: list[str], key: str) -> None:
+    enqueue_push(svc.queue, openid, [Text(t) for t in texts if t], key)
+
+
+def _fetch_photo(svc: services_mod.Services, openid: str, media_id: str, key: str) -> tuple[bytes, Checked] | None:
+    """The user's photo, checked like an upload in the hall; on a final failure the user is told why."""
+    try:
+        data = download_media(svc.wechat, media_id)
+    except (MediaError, WeChatClientException) as exc:
+        if isinstance(exc, WeChatClientException) and exc.errcode not in (40007, 40008, None):
+            raise  # a transient API failure: RQ retries the job
+        _push_texts(svc, openid, [messages.DOC_DOWNLOAD_FAILED], f"{key}-fetch")
+        return None
+    try:
+        return data, uploads.inspect(data)
+    except uploads.UploadRejected as rejected:
+        _push_texts(svc, openid, [rejected.message], f"{key}-fetch")
+        return None
+
+
+def receive_document(openid: str, number: str, media_id: str, key: str) -> str | None:
+    """A photo sent after the form: check it, find out which document it is, keep it, say what's missing."""
+    svc = services_mod.current()
+    record = svc.store.record(number)
+    if record is None or record.openid != openid:
+        return None
+    fetched = _fetch_photo(svc, openid, media_id, key)
+    if fetched is None:
+        return None
+    data, checked = fetched
+    left = documents.missing(record)
+    candidates = left or documents.required(record)
+    # One document missing: that is what the user is sending (fewer questions); otherwise only a sure
+    # recognition decides, and the user is asked.
+    doc = left[0] if len(left) == 1 else documents.recognise(svc.ocr, record, data, candidates)
+    if doc is None:
+        _keep_aside(svc, openid, number, key, data, checked, candidates)
+        _push_texts(svc, openid, [documents.choice_question(candidates)], f"{key}-doc")
+        return "asked"
+    had = doc in record.uploads
+    try:
+        record, changed = documents.accept(svc.store, svc.files, number, doc, data, checked, datetime.now(),
+                                           svc.settings.retention_days)
+    except documents.UploadsClosed:
+        _push_texts(svc, openid, [messages.DOC_CLOSED], f"{key}-doc")
+        return None
+    from handlers.documents import acknowledgement  # the chat wording lives with the chat side
+
+    _push_texts(svc, openid, [acknowledgement(record, doc, changed, had and changed)], f"{key}-doc")
+    return doc
+
+
+def _keep_aside(svc: services_mod.Services, openid: str, number: str, key: str, data: bytes, checked: Checked,
+                options: list[str]) -> None:
+    stash = f"pending/{number}/{key.replace(':', '-')}.{checked.extension}"
+    svc.files.put(stash, data)
+    with svc.store.conversation(openid) as turn:
+        conv = Conversation.parse(turn.load())
+        if conv.pending_upload is not None and conv.pending_upload.key != stash:
+            svc.files.delete_prefix(conv.pending_upload.key)
+        conv.pending_upload = PendingUpload(number=number, key=stash, kind=checked.kind, options=options)
+        turn.save(conv.dump())
+
+
+def autofill_from_photo(openid: str, media_id: str, cursor: str, key: str) -> str | None:
+    """A photo sent during the form: read the licence or ID card of the section being asked and offer the
+    values for one "是" (each validated like typed input by the dialogue)."""
+    svc = services_mod.current()
+    section = cursor.rsplit(".", 1)[0]
+    fetched = _fetch_photo(svc, openid, media_id, key)
+    if fetched is None:
+        return None
+    data, _ = fetched
+    try:
+        if section == "unit":
+            lic = svc.ocr.licence(data)
+            values = {"unit.name": lic.name, "unit.id_number": lic.uscc, "unit.address": lic.address,
+                      "legal.name": lic.legal_person}
+            source = "营业执照"
+        elif section in ("legal", "handler", "person") or section.startswith("applicants."):
+            front = svc.ocr.id_front(data)
+            values = {f"{section}.name": front.name, f"{section}.id": front.id_number}
+            source = "身份证"
+        else:
+            _push_texts(svc, openid, [messages.AUTOFILL_NOT_HERE], f"{key}-ocr")
+            return None
+    except OcrError as exc:
+        log.info("OCR gave nothing for %s: %s", hash_openid(openid), type(exc).__name__)
+        _push_texts(svc, openid, [exc.user_message], f"{key}-ocr")
+        return None
+    found = {k: v for k, v in values.items() if v}
+    if not found:
+        _push_texts(svc, openid, [OcrUnreadable.user_message], f"{key}-ocr")
+        return None
+    # OCR ran outside the lock (it takes seconds); only applying the offer holds the user's lock.
+    with svc.store.conversation(openid) as turn:
+        conv = Conversation.parse(turn.load())
+        if not conv.in_form or conv.dialog is None:
+            return None  # the form was finished or dropped meanwhile
+        ctx = dialog_context(svc.settings.base_url, svc.faq.hook, datetime.now())
+        result = dialogs.offer(conv.dialog, found, ctx, source=source)
+        conv.dialog = result.state if result.claimed else conv.dialog
+        turn.save(conv.dump())
+    _push_texts(svc, openid, result.replies, f"{key}-ocr")
+    return source
 
 
 def push_replies(openid: str, replies: list[dict[str, Any]], key: str) -> int:

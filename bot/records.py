@@ -26,6 +26,17 @@ class HistoryEntry(BaseModel):
     note: str = ""
 
 
+class Upload(BaseModel):
+    """One accepted document: where its bytes are and what they were."""
+
+    doc: str
+    key: str  # file-store key
+    kind: str  # jpg | png | gif | bmp | pdf
+    size: int
+    sha256: str
+    at: datetime
+
+
 class ApplicationRecord(BaseModel):
     v: int = 1
     number: str
@@ -37,6 +48,9 @@ class ApplicationRecord(BaseModel):
     updated_at: datetime
     data: dict[str, Any]
     history: list[HistoryEntry] = Field(default_factory=list)
+    uploads: dict[str, Upload] = Field(default_factory=dict)
+    # Personal data is kept for a period after the last change, then purged with its files.
+    retain_until: datetime | None = None
 
     @property
     def status_text(self) -> str:

@@ -4,6 +4,7 @@ the FAQ.  Web workers and job workers build the same thing, so a job runs exactl
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -12,6 +13,8 @@ import redis
 from rq import Queue
 
 from bot.config import Settings
+from bot.files import FileStore, LocalFileStore
+from bot.providers.ocr import Ocr, make_ocr
 from bot.providers.wechat import ApiClient
 from bot.store import Store, connect
 
@@ -38,9 +41,15 @@ class Services:
         return Queue(QUEUE_NAME, connection=self.redis, default_timeout=120)
 
     @cached_property
-    def faq(self) -> "Faq":
-        from pathlib import Path
+    def files(self) -> FileStore:
+        return LocalFileStore(Path(self.settings.data_dir) / "files")
 
+    @cached_property
+    def ocr(self) -> Ocr:
+        return make_ocr(self.settings)
+
+    @cached_property
+    def faq(self) -> "Faq":
         from faq import Faq
 
         return Faq(Path(self.settings.faq_path) if self.settings.faq_path else None)

@@ -11,6 +11,8 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import redis
@@ -67,6 +69,10 @@ def records_key(openid: str) -> str:
     return f"apps:{{{openid}}}"
 
 
+# One index of every record, for staff and for the retention purge (a single key: fine on Cluster).
+RECORD_INDEX = "appindex"
+
+
 def number_key(number: str) -> str:
     """Back office looks records up by number alone: this maps the number to its owner."""
     return f"appnum:{{{number}}}"
@@ -97,7 +103,7 @@ if owned then
   redis.call('DEL', KEYS[1])
 end
 if ARGV[5] ~= '' then redis.call('SET', KEYS[3], ARGV[5], 'XX', 'KEEPTTL') end
-redis.call('SET', KEYS[4], ARGV[6], 'EX', ARGV[7])
+if ARGV[6] ~= '' then redis.call('SET', KEYS[4], ARGV[6], 'EX', ARGV[7]) end
 if owned then return 1 else return 0 end
 """
 
@@ -112,6 +118,7 @@ class Turn:
     openid: str
     message_id: str
     lock_token: str | None = None
+    touch: bool = True  # a user's message stamps last-seen (the 48 h customer-service window); jobs don't
     _loaded: bytes | None = None
     _pending: object = field(default=_UNSET)
 
@@ -194,7 +201,8 @@ class Store:
             pipe = self.redis.pipeline(transaction=False)
             if reply:
                 pipe.set(seen_key(turn.openid, turn.message_id), reply, xx=True, keepttl=True)
-            pipe.set(last_seen_key(turn.openid), int(time.time()), ex=2 * 24 * 3600)
+            if turn.touch:
+                pipe.set(last_seen_key(turn.openid), int(time.time()), ex=2 * 24 * 3600)
             pipe.execute()
             return True
         action, payload = "keep", b""
@@ -212,7 +220,7 @@ class Store:
             payload,
             s.conversation_ttl_s,
             reply or "",
-            int(time.time()),
+            int(time.time()) if turn.touch else "",
             2 * 24 * 3600,
         )
         if not owned:
@@ -220,6 +228,18 @@ class Store:
         return bool(owned)
 
     # -- state outside a message turn (events, jobs) -----------------------------------------------------
+    @contextmanager
+    def conversation(self, openid: str) -> Iterator[Turn]:
+        """A job's turn on a user's conversation: the same lock as messages, no retry cache, no last-seen."""
+        turn = Turn(self, openid, message_id="job", touch=False)
+        turn.load()
+        try:
+            yield turn
+        except BaseException:
+            turn.abandon()
+            raise
+        turn.finish(None)
+
     def forget(self, openid: str) -> None:
         self.redis.delete(conv_key(openid))
 
@@ -240,6 +260,41 @@ class Store:
         pipe.set(record_key(record.openid, record.number), record.model_dump_json())
         pipe.zadd(records_key(record.openid), {record.number: record.created_at.timestamp()})
         pipe.execute()
+        self.redis.zadd(RECORD_INDEX, {record.number: record.created_at.timestamp()})
+
+    def update_record(self, number: str, change: Callable[[ApplicationRecord], None]) -> ApplicationRecord:
+        """Read-modify-write under WATCH: jobs, handlers and staff may change one record at the same time."""
+        owner = self.redis.get(number_key(number))
+        if not owner:
+            raise KeyError(number)
+        key = record_key(owner.decode(), number)
+        while True:
+            with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if raw is None:
+                        raise KeyError(number)
+                    record = ApplicationRecord.model_validate_json(raw)
+                    change(record)
+                    pipe.multi()
+                    pipe.set(key, record.model_dump_json())
+                    pipe.execute()
+                    return record
+                except redis.WatchError:
+                    continue
+
+    def record_numbers(self, until: float | None = None) -> list[str]:
+        hi = "+inf" if until is None else until
+        return [n.decode() for n in self.redis.zrangebyscore(RECORD_INDEX, "-inf", hi)]
+
+    def delete_record(self, record: ApplicationRecord) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(record_key(record.openid, record.number))
+        pipe.zrem(records_key(record.openid), record.number)
+        pipe.execute()
+        self.redis.zrem(RECORD_INDEX, record.number)
+        self.redis.delete(number_key(record.number))
 
     def records(self, openid: str, limit: int = 10) -> list[ApplicationRecord]:
         numbers = [n.decode() for n in self.redis.zrevrange(records_key(openid), 0, limit - 1)]

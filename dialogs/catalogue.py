@@ -49,6 +49,7 @@ class Catalogue(BaseModel):
     payment_method_names: dict[str, str]
     post_payment_names: dict[str, str]
     document_names: dict[str, str]
+    document_short_names: dict[str, str] = Field(default_factory=dict)
     banks: tuple[Bank, ...] = Field(default=())
 
     def platform(self, platform_id: str) -> Platform:
@@ -111,5 +112,6 @@ def load(path: Path | None = None, banks_path: Path | None = None) -> Catalogue:
         payment_method_names=raw["payment_method_names"],
         post_payment_names=raw["post_payment_names"],
         document_names=raw["document_names"],
+        document_short_names=raw.get("document_short_names", {}),
         banks=tuple(Bank(**b) for b in banks_raw["banks"]),
     )

@@ -7,45 +7,29 @@ same words typed behave the same.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
-
 import dialogs
-from bot import messages
+from bot import documents, messages
+from bot.conversation import Conversation, dialog_context
 from bot.records import ApplicationRecord, HistoryEntry
 from bot.replies import Reply, Text, Transfer
 from faq import FaqProfile
 from handlers import Context, on_message
+from handlers import documents as documents_flow
 
 MAX_TEXT = 600
 # The catalogue's post-payment step names, as the FAQ's personal answers know them.
 _POST_PAYMENT = {"transfer_0_01": "financial_auth", "random_code": "random_code"}  # longer texts are pastes, not answers; trimmed before any matching
 
 
-class Conversation(BaseModel):
-    """Everything kept between one user's messages (Redis, 7-day TTL)."""
-
-    v: int = 1
-    dialog: dialogs.DialogState | None = None
-    faq_suggestions: list[str] = Field(default_factory=list)
-    latest_application: str | None = None
-
-
 def load_conversation(ctx: Context) -> Conversation:
-    raw = ctx.turn.load()
-    if not raw:
-        return Conversation()
-    try:
-        return Conversation.model_validate_json(raw)
-    except ValidationError:
-        # A state from an older release that no longer fits: start afresh rather than fail every message.
-        return Conversation()
+    return Conversation.parse(ctx.turn.load())
 
 
 def save_conversation(ctx: Context, conv: Conversation) -> None:
-    empty = conv.dialog is None and not conv.faq_suggestions and conv.latest_application is None
-    ctx.turn.save(None if empty else conv.model_dump_json(exclude_defaults=True))
+    ctx.turn.save(conv.dump())
 
 
 _HANDOFF = re.compile(r"^(转)?人工(客服|服务)?$|^(找|联系)?客服$")
@@ -73,8 +57,13 @@ def answer_text(raw: str, ctx: Context) -> list[Reply]:
             save_conversation(ctx, conv)
             return [Text(picked.text)]
 
-    in_form = conv.dialog is not None and not conv.dialog.paused and conv.dialog.pending is None
-    if in_form and _PROGRESS.match(content):
+    if conv.pending_upload is not None:
+        placed = documents_flow.place_pending(ctx, conv, content)
+        if placed is not None:
+            save_conversation(ctx, conv)
+            return placed
+
+    if conv.in_form and _PROGRESS.match(content):
         # A service word typed mid-form is never taken as a field value: answer it, then ask again.
         save_conversation(ctx, conv)
         return my_applications(ctx) + [Text(r) for r in dialogs.reprompt(conv.dialog, _dialog_context(ctx))]
@@ -120,6 +109,8 @@ def my_applications(ctx: Context) -> list[Reply]:
     lines = ["您的证书申请："]
     for i, rec in enumerate(records, 1):
         lines.append(f"{i}. {rec.number} {rec.platform} {rec.cert_type}\n   状态：{rec.status_text}")
+        if rec.status in documents.OPEN_FOR_UPLOADS and documents.required(rec):
+            lines.append("   资料：\n" + documents.checklist(rec))
     return [Text("\n".join(lines))]
 
 
@@ -128,12 +119,7 @@ def handoff(ctx: Context) -> list[Reply]:
 
 
 def _dialog_context(ctx: Context) -> dialogs.DialogContext:
-    return dialogs.DialogContext(
-        today=ctx.now.date(),
-        now=ctx.now,
-        faq=ctx.services.faq.hook,
-        agreements_url=f"{ctx.services.settings.base_url}/agreements",
-    )
+    return dialog_context(ctx.services.settings.base_url, ctx.services.faq.hook, ctx.now)
 
 
 def _apply_effects(effects: list[object], ctx: Context, conv: Conversation) -> list[Reply]:
@@ -162,6 +148,7 @@ def _create_record(ctx: Context, application: dialogs.Application) -> Applicatio
         updated_at=ctx.now,
         data=data,
         history=[HistoryEntry(at=ctx.now, by="applicant", status="documents", note="在微信中提交申请信息")],
+        retain_until=ctx.now + timedelta(days=ctx.services.settings.retention_days),
     )
     store.save_record(record)
     return record

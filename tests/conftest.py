@@ -4,6 +4,7 @@ a WeChat user that sends signed callback XML, and a job worker process."""
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from typing import Callable, Iterator
 
@@ -38,7 +39,11 @@ def redis_client(redis_url: str) -> redis_lib.Redis:
     return redis_lib.Redis.from_url(redis_url)
 
 
+DATA_DIR = tempfile.mkdtemp(prefix="szca-data-")  # the file store shared by the test app and the worker process
+
+
 def make_settings(redis_url: str | None, port: int, **overrides: object) -> Settings:
+    overrides.setdefault("data_dir", DATA_DIR)
     return Settings(redis_url=redis_url, port=port, log_level="INFO", **overrides)  # type: ignore[arg-type]
 
 
@@ -80,7 +85,7 @@ def aes_user(live: LiveServer) -> WeChatUser:
 
 @pytest.fixture(scope="session")
 def worker(redis_url: str, live: LiveServer) -> Iterator[WorkerProcess]:
-    proc = WorkerProcess(redis_url, f"{live.url}/emulator/cgi-bin/")
+    proc = WorkerProcess(redis_url, f"{live.url}/emulator/cgi-bin/", {"DATA_DIR": DATA_DIR})
     yield proc
     proc.stop()
 
@@ -93,3 +98,14 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: f
             return value
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+def upload_media(base_url: str, data: bytes, filename: str = "photo.jpg", mimetype: str = "image/jpeg") -> str:
+    """Put a file on the emulated WeChat media store, as a user's photo would be; returns its MediaId."""
+    import requests
+
+    token = requests.get(f"{base_url}/emulator/cgi-bin/token",
+                         params={"appid": "wxdev0000000000000", "secret": "dev-secret"}).json()["access_token"]
+    resp = requests.post(f"{base_url}/emulator/cgi-bin/media/upload", params={"access_token": token, "type": "image"},
+                         files={"media": (filename, data, mimetype)})
+    return resp.json()["media_id"]

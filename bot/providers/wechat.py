@@ -50,3 +50,22 @@ class ApiClient(WeChatClient):
             self.expires_at = None
             self.fetch_access_token()
             return super()._request(method, url_or_endpoint, **{**kwargs, "params": dict(params)})
+
+
+MAX_MEDIA_BYTES = 10 * 1024 * 1024  # WeChat's own ceiling for an image message
+
+
+class MediaError(Exception):
+    """A media download that produced no usable file (expired MediaId, oversize)."""
+
+
+def download_media(api: ApiClient, media_id: str) -> bytes:
+    """A user's photo through the media API. WeChat answers errors as JSON with HTTP 200, so a JSON body
+    is an error (wechatpy raises for errcode != 0) and anything else is the file."""
+    res = api.media.download(media_id)
+    if isinstance(res, dict):
+        raise MediaError(f"media/get answered JSON without a file (errcode {res.get('errcode')})")
+    data = res.content
+    if len(data) > MAX_MEDIA_BYTES:
+        raise MediaError("media larger than WeChat allows")
+    return data
