@@ -40,9 +40,10 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
     }
     app.register_blueprint(wechat_bp)
 
-    from bot import pages
+    from bot import pages, printables
 
     app.register_blueprint(pages.bp)
+    app.register_blueprint(printables.bp)
     if settings.sandbox:
         from bot import emulator, simulator
 

@@ -179,7 +179,9 @@ def _send(svc: services_mod.Services, openid: str, reply: Reply) -> None:
         api.message.send_text(openid, reply.content)
     elif isinstance(reply, Image):
         media_id = reply.media_id
-        if media_id is None and reply.path:
+        if media_id is None and reply.qr:
+            media_id = api.media.upload("image", ("qr.png", qr_png(reply.qr), "image/png"))["media_id"]
+        elif media_id is None and reply.path:
             with open(reply.path, "rb") as fh:
                 media_id = api.media.upload("image", fh)["media_id"]
         api.message.send_image(openid, media_id)
@@ -190,6 +192,18 @@ def _send(svc: services_mod.Services, openid: str, reply: Reply) -> None:
         )
     elif isinstance(reply, Transfer):
         pass  # only meaningful as a passive reply
+
+
+def qr_png(url: str) -> bytes:
+    """A QR code of a link, big enough to scan from a phone held to a PC screen."""
+    import io
+
+    import qrcode
+
+    img = qrcode.make(url, box_size=8, border=2, error_correction=qrcode.constants.ERROR_CORRECT_M)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
 
 
 class ThreadWorker(SimpleWorker):

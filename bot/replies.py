@@ -14,10 +14,12 @@ class Text:
 
 @dataclass(frozen=True)
 class Image:
-    """An image already on WeChat's side (media_id), or a file of ours that a job uploads first."""
+    """An image already on WeChat's side (media_id), or one a job makes and uploads first: a QR code of a
+    link (for applicants who open it on a PC) or a file of ours."""
 
     media_id: str | None = None
     path: str | None = None
+    qr: str | None = None
 
 
 @dataclass(frozen=True)

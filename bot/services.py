@@ -14,6 +14,7 @@ from rq import Queue
 
 from bot.config import Settings
 from bot.files import FileStore, LocalFileStore
+from bot.links import Links
 from bot.providers.ocr import Ocr, make_ocr
 from bot.providers.wechat import ApiClient
 from bot.store import Store, connect
@@ -43,6 +44,10 @@ class Services:
     @cached_property
     def files(self) -> FileStore:
         return LocalFileStore(Path(self.settings.data_dir) / "files")
+
+    @cached_property
+    def links(self) -> Links:
+        return Links(self.settings.signing_key, self.settings.base_url)
 
     @cached_property
     def ocr(self) -> Ocr:

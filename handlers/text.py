@@ -14,7 +14,9 @@ import dialogs
 from bot import documents, messages
 from bot.conversation import Conversation, dialog_context
 from bot.records import ApplicationRecord, HistoryEntry
-from bot.replies import Reply, Text, Transfer
+from bot.links import TTL_S
+from bot.printables import form_links
+from bot.replies import Image, Reply, Text, Transfer
 from faq import FaqProfile
 from handlers import Context, on_message
 from handlers import documents as documents_flow
@@ -34,6 +36,7 @@ def save_conversation(ctx: Context, conv: Conversation) -> None:
 
 _HANDOFF = re.compile(r"^(转)?人工(客服|服务)?$|^(找|联系)?客服$")
 _PROGRESS = re.compile(r"^(我的申请|查询?进度|进度(查询)?|申请进度|我的订单|订单)$")
+_PRINT = re.compile(r"^(打印|打印申请表|申请表|授权委托书|打印授权委托书|印模采集表|下载申请表|申请表链接)$")
 _HELP = re.compile(r"^(帮助|菜单|help|\?|？|功能)$", re.I)
 
 
@@ -85,6 +88,10 @@ def answer_text(raw: str, ctx: Context) -> list[Reply]:
     if _HELP.match(content):
         save_conversation(ctx, conv)
         return [Text(messages.HELP)]
+    if _PRINT.match(content):
+        save_conversation(ctx, conv)
+        record = _latest_record(ctx, conv)
+        return print_links(ctx, record) if record is not None else [Text(messages.MY_APPLICATIONS_EMPTY)]
 
     reply = faq.ask(content, _profile(ctx, conv))
     conv.faq_suggestions = list(reply.suggestions) if reply.outcome == "suggest" else []
@@ -114,6 +121,21 @@ def my_applications(ctx: Context) -> list[Reply]:
     return [Text("\n".join(lines))]
 
 
+def print_links(ctx: Context, record: ApplicationRecord) -> list[Reply]:
+    """Fresh signed links to the forms to print, and a QR code of the main one for opening it on a PC."""
+    urls = form_links(ctx.openid, record, ctx.services.links)
+    form_name = "授权委托书" if "authorization_letter" in documents.required(record) else "申请表"
+    text = messages.PRINT_LINKS.format(days=TTL_S["form"] // 86400, form_name=form_name, **urls)
+    return [Text(text), Image(qr=urls["form"])]
+
+
+def _latest_record(ctx: Context, conv: Conversation) -> ApplicationRecord | None:
+    if not conv.latest_application:
+        return None
+    record = ctx.services.store.record(conv.latest_application)
+    return record if record is not None and record.openid == ctx.openid else None
+
+
 def handoff(ctx: Context) -> list[Reply]:
     return [Transfer(ctx.services.settings.wechat_kf_account), Text(messages.HANDOFF_PENDING)]
 
@@ -129,6 +151,7 @@ def _apply_effects(effects: list[object], ctx: Context, conv: Conversation) -> l
             record = _create_record(ctx, effect.application)
             conv.latest_application = record.number
             out += [Text(r) for r in dialogs.submitted_replies(effect.application, record.number)]
+            out += print_links(ctx, record)
         elif isinstance(effect, dialogs.Handoff):
             out += handoff(ctx)
     return out
