@@ -137,6 +137,21 @@ def menu(args: argparse.Namespace) -> int:
     return 0
 
 
+def purge(args: argparse.Namespace) -> int:
+    """Delete applications (records and files) whose retention period has ended; run daily from cron."""
+    from datetime import datetime
+
+    from bot import documents, logs, services
+    from bot.config import load_settings
+
+    settings = load_settings()
+    logs.setup(settings.log_level)
+    svc = services.build(settings)
+    count = documents.purge_expired(svc.store, svc.files, datetime.now())
+    print(f"purged {count} application(s) past their retention period")
+    return 0
+
+
 def faq_eval(args: argparse.Namespace) -> int:
     from faq.evaluate import main as evaluate
 
@@ -159,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.set_defaults(func=chat)
     p = sub.add_parser("menu", help="create the custom menu through the WeChat API")
     p.set_defaults(func=menu)
+    p = sub.add_parser("purge", help="delete applications past their retention period (run daily)")
+    p.set_defaults(func=purge)
     p = sub.add_parser("faq-eval", help="evaluate the FAQ matcher on the labelled set")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=faq_eval)

@@ -80,3 +80,9 @@ def test_the_log_formatter_masks_identifiers_even_in_tracebacks():
     text = logs.MaskingFormatter("%(message)s").format(record)
     assert "110105194912310021" not in text and "13800138000" not in text and "6222 0212 3456 7890 123" not in text
     assert "oABCDEF" not in text and "138****8000" in text
+
+
+def test_purge_command_runs_against_the_configured_redis(redis_url, tmp_path):
+    env = {**ENV, "REDIS_URL": redis_url, "DATA_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "purge"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "purged" in result.stdout
