@@ -54,6 +54,20 @@ class Settings(BaseSettings):
     aliyun_access_key_id: str | None = None
     aliyun_access_key_secret: str | None = None
     aliyun_region: str = "cn-shenzhen"
+    # Face verification (Cloudauth 2019-03-07): the scene configured in the Aliyun console; endpoint override for tests.
+    aliyun_face_scene_id: int | None = None
+    aliyun_cloudauth_endpoint: str | None = None
+
+    # WeChat Pay (API v2 through wechatpy); unset = the sandbox pay page of the embedded default.
+    wechat_pay_mch_id: str | None = None
+    wechat_pay_api_key: str | None = None
+    wechat_pay_base_url: str | None = None  # tests point it at a local fake
+    # Alipay is offered as a plain link when a gateway URL is configured (the hall's 支付宝 option).
+    alipay_link_base: str | None = None
+    # Where corporate transfers go (shown to the user with the order).
+    transfer_account_name: str = "深圳市电子商务安全证书管理有限公司"
+    transfer_bank: str = "（配置 TRANSFER_BANK）"
+    transfer_account: str = "（配置 TRANSFER_ACCOUNT）"
     # Unset: ocr-api.<region>.aliyuncs.com; tests point it at a local fake ("http://127.0.0.1:<port>").
     aliyun_ocr_endpoint: str | None = None
 
@@ -64,7 +78,9 @@ class Settings(BaseSettings):
             raise ValueError("WECHAT_AES_KEY must be the 43-character EncodingAESKey")
         return value or None
 
-    @field_validator("redis_url", "public_base_url", "wechat_api_base_url", "faq_path", "wechat_kf_account", "secret_key")
+    @field_validator("redis_url", "public_base_url", "wechat_api_base_url", "faq_path", "wechat_kf_account", "secret_key",
+                     "aliyun_cloudauth_endpoint", "wechat_pay_mch_id", "wechat_pay_api_key", "wechat_pay_base_url",
+                     "alipay_link_base")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
