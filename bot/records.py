@@ -12,10 +12,14 @@ STATUS_TEXT = {
     "documents": "待上传资料",
     "identity": "待身份认证",
     "payment": "待缴费",
+    "financial_auth": "金融认证中",
+    "financial_auth_failed": "金融认证失败",
+    "code": "待输入随机码",
     "review": "待审核",
     "approved": "审核通过",
     "rejected": "已驳回",
     "shipped": "已寄出",
+    "refunded": "已退费",
 }
 
 
