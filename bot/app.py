@@ -40,15 +40,19 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
     }
     app.register_blueprint(wechat_bp)
 
-    from bot import pages, printables
+    from bot import mobile, oauth, pages, printables
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(printables.bp)
+    app.register_blueprint(mobile.bp)
+    app.register_blueprint(oauth.bp)
     if settings.sandbox:
-        from bot import emulator, simulator
+        from bot import emulator, sandbox_liveness, sandbox_pay, simulator
 
         app.register_blueprint(emulator.bp, url_prefix="/emulator")
         app.register_blueprint(simulator.bp)
+        app.register_blueprint(sandbox_liveness.bp)
+        app.register_blueprint(sandbox_pay.bp)
     if start_jobs if start_jobs is not None else settings.embedded_redis:
         jobs.start_embedded_worker(svc)
 

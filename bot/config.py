@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     wechat_aes_key: str | None = None
     # Unset: WeChat's own API, or the built-in emulator when running on dev credentials.
     wechat_api_base_url: str | None = None
+    # WeChat's OAuth authorize page (the emulator's in tests).
+    wechat_oauth_url: str = "https://open.weixin.qq.com/connect/"
     # Send pushes to this customer-service account when transferring to agents (issue 7 uses it).
     wechat_kf_account: str | None = None
 

@@ -138,6 +138,28 @@ def menu_create() -> Response:
     return _err(0, "ok")
 
 
+# -- OAuth (snsapi_base): WeChat's browser knows the user; here the test names it with the emu_openid cookie --
+@bp.get("/connect/oauth2/authorize")
+def oauth_authorize() -> Response:
+    from flask import redirect
+    from urllib.parse import urlencode
+
+    openid = request.cookies.get("emu_openid", "")
+    code = secrets.token_urlsafe(12)
+    _svc().redis.set(f"emu:oauth:{code}", openid, ex=300)
+    sep = "&" if "?" in request.args.get("redirect_uri", "") else "?"
+    return redirect(f"{request.args.get('redirect_uri', '')}{sep}{urlencode({'code': code, 'state': request.args.get('state', '')})}")
+
+
+@bp.get("/sns/oauth2/access_token")
+def oauth_access_token() -> Response:
+    openid = _svc().redis.getdel(f"emu:oauth:{request.args.get('code', '')}")
+    if not openid:
+        return _err(40029, "invalid code")
+    return jsonify({"access_token": secrets.token_urlsafe(16), "expires_in": 7200, "refresh_token": "r",
+                    "openid": openid.decode(), "scope": "snsapi_base"})
+
+
 # -- control endpoints for tests and the simulator --------------------------------------------------------
 @bp.get("/_outbox")
 def outbox() -> Response:

@@ -16,6 +16,7 @@ LINK_TEXT = {
     "expired": ("链接已过期", "为保护您的信息，打印链接7天内有效。请在公众号回复“我的申请”获取新的链接。"),
     "invalid": ("链接无效", "链接不完整或已被修改，无法打开。请使用公众号里发给您的原始链接。"),
     "missing": ("找不到这份申请", "这份申请不存在或已按保存期限删除。"),
+    "other_user": ("这个链接属于另一位用户", "为保护申请人信息，链接只能由收到它的微信用户本人打开。"),
 }
 
 
@@ -35,6 +36,12 @@ def claimed_record(kind: str, token: str) -> ApplicationRecord | Response:
         claims = links().read(kind, token)
     except LinkError as exc:
         return link_error(exc.reason, 410 if exc.reason == "expired" else 403)
+    if kind in ("identity", "pay"):
+        from bot.oauth import viewer_mismatch
+
+        refused = viewer_mismatch(claims)
+        if refused is not None:
+            return refused
     record = current_app.extensions["szca"]["services"].store.record(claims.number)
     if record is None:
         return link_error("missing", 404)

@@ -15,7 +15,9 @@ from rq import Queue
 from bot.config import Settings
 from bot.files import FileStore, LocalFileStore
 from bot.links import Links
+from bot.providers.liveness import Liveness, make_liveness
 from bot.providers.ocr import Ocr, make_ocr
+from bot.providers.pay import Pay, make_pay
 from bot.providers.wechat import ApiClient
 from bot.store import Store, connect
 
@@ -48,6 +50,14 @@ class Services:
     @cached_property
     def links(self) -> Links:
         return Links(self.settings.signing_key, self.settings.base_url)
+
+    @cached_property
+    def liveness(self) -> Liveness:
+        return make_liveness(self.settings, self.redis)
+
+    @cached_property
+    def pay(self) -> Pay:
+        return make_pay(self.settings)
 
     @cached_property
     def ocr(self) -> Ocr:

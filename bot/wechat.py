@@ -82,7 +82,7 @@ class Gateway:
         timestamp, nonce = self._check_query(args)
         if len(body) > self.settings.max_body_bytes:
             raise CallbackError(400, "body too large")
-        xml = _safe_xml(body)
+        xml = safe_xml(body)
         encrypted = args.get("encrypt_type", "raw").lower() == "aes"
         if encrypted:
             if self.crypto is None:
@@ -93,7 +93,7 @@ class Gateway:
                 raise CallbackError(403, "bad msg_signature or appid") from None
             except (ValueError, KeyError, TypeError, UnicodeError) as exc:
                 raise CallbackError(400, f"undecryptable payload ({type(exc).__name__})") from None
-            xml = _safe_xml(xml.encode("utf-8") if isinstance(xml, str) else xml)
+            xml = safe_xml(xml.encode("utf-8") if isinstance(xml, str) else xml)
         try:
             message = parse_message(xml)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -137,7 +137,7 @@ class Gateway:
         return self.crypto.encrypt_message(xml, inbound.nonce, str(int(time.time())))
 
 
-def _safe_xml(body: bytes) -> str:
+def safe_xml(body: bytes) -> str:
     """Refuse DOCTYPEs, entities and anything that is not well-formed UTF-8 XML before wechatpy sees it."""
     try:
         text = body.decode("utf-8")

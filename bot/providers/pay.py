@@ -18,7 +18,7 @@ from wechatpy.pay.utils import calculate_signature, dict_to_xml
 from wechatpy.utils import random_string
 
 from bot.links import LinkError
-from bot.wechat import CallbackError, _safe_xml
+from bot.wechat import CallbackError, safe_xml
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -120,7 +120,7 @@ class _PayV2Notices:
     def parse_notice(self, body: bytes) -> PaymentNotice:
         try:
             # wechatpy parses with xmltodict, which expands entities: hostile XML stops here first.
-            text = _safe_xml(body)
+            text = safe_xml(body)
         except CallbackError as exc:
             raise InvalidNotice(exc.reason) from None
         try:
