@@ -3,6 +3,7 @@ Runs on RQ (`szca-bot worker`); with the embedded Redis, on a worker thread insi
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -16,13 +17,14 @@ from rq.timeouts import TimerDeathPenalty
 from wechatpy.exceptions import WeChatClientException
 
 import dialogs
-from bot import documents, messages, uploads
+from bot import documents, messages, steps, uploads
 from bot import services as services_mod
 from bot.conversation import Conversation, PendingUpload, dialog_context
 from bot.providers.ocr import OcrError, OcrUnreadable
 from bot.providers.wechat import MediaError, download_media
 from bot.replies import Image, News, Reply, Text, Transfer, from_wire, to_wire
 from bot.store import hash_openid
+from bot.records import ApplicationRecord
 from bot.uploads import Checked
 
 log = logging.getLogger(__name__)
@@ -62,16 +64,23 @@ def _fetch_photo(svc: services_mod.Services, openid: str, media_id: str, key: st
         return None
 
 
-def receive_document(openid: str, number: str, media_id: str, key: str) -> str | None:
-    """A photo sent after the form: check it, find out which document it is, keep it, say what's missing."""
-    svc = services_mod.current()
+def _photo_for(svc: services_mod.Services, openid: str, number: str, media_id: str,
+               key: str) -> tuple[ApplicationRecord, bytes, Checked] | None:
+    """The user's own application and the checked photo for it; None when either is not there."""
     record = svc.store.record(number)
     if record is None or record.openid != openid:
         return None
     fetched = _fetch_photo(svc, openid, media_id, key)
-    if fetched is None:
+    return None if fetched is None else (record, *fetched)
+
+
+def receive_document(openid: str, number: str, media_id: str, key: str) -> str | None:
+    """A photo sent after the form: check it, find out which document it is, keep it, say what's missing."""
+    svc = services_mod.current()
+    got = _photo_for(svc, openid, number, media_id, key)
+    if got is None:
         return None
-    data, checked = fetched
+    record, data, checked = got
     left = documents.missing(record)
     candidates = left or documents.required(record)
     # One document missing: that is what the user is sending (fewer questions); otherwise only a sure
@@ -90,8 +99,31 @@ def receive_document(openid: str, number: str, media_id: str, key: str) -> str |
         return None
     from handlers.documents import acknowledgement  # the chat wording lives with the chat side
 
-    _push_texts(svc, openid, [acknowledgement(record, doc, changed, had and changed)], f"{key}-doc")
+    replies: list[Reply] = [Text(acknowledgement(record, doc, changed, had and changed))]
+    replies += steps.documents_complete(svc, record, datetime.now())
+    enqueue_push(svc.queue, openid, replies, f"{key}-doc")
     return doc
+
+
+def receive_voucher(openid: str, number: str, media_id: str, key: str) -> str | None:
+    """The corporate-transfer voucher: checked like a document, kept, and the application waits for finance."""
+    svc = services_mod.current()
+    got = _photo_for(svc, openid, number, media_id, key)
+    if got is None:
+        return None
+    _, data, checked = got
+    digest = hashlib.sha256(data).hexdigest()
+    file_key = f"apps/{number}/transfer_voucher-{digest[:12]}.{checked.extension}"
+    svc.files.put(file_key, data)
+    now = datetime.now()
+
+    def keep(r: ApplicationRecord) -> None:
+        r.data["payment"] = {**(r.data.get("payment") or {}), "voucher": file_key, "voucher_at": now.isoformat()}
+        r.updated_at = now
+
+    svc.store.update_record(number, keep)
+    _push_texts(svc, openid, [messages.PAY_VOUCHER_RECEIVED], f"{key}-voucher")
+    return file_key
 
 
 def _keep_aside(svc: services_mod.Services, openid: str, number: str, key: str, data: bytes, checked: Checked,

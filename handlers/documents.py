@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from bot import documents, messages
+from bot import documents, messages, steps
 from bot.conversation import Conversation
 from bot.records import ApplicationRecord
 from bot.replies import Reply, Text
@@ -57,4 +57,4 @@ def place_pending(ctx: Context, conv: Conversation, text: str) -> list[Reply] | 
     finally:
         files.delete_prefix(pending.key)
     replaced = changed and had is not None and doc in had.uploads
-    return [Text(acknowledgement(record, doc, changed, replaced))]
+    return [Text(acknowledgement(record, doc, changed, replaced))] + steps.documents_complete(ctx.services, record, ctx.now)

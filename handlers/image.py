@@ -23,6 +23,9 @@ def image(message: Any, ctx: Context) -> list[Reply]:
         jobs.enqueue(ctx.services.queue, jobs.autofill_from_photo, ctx.openid, media_id, conv.dialog.cursor, key)
         return [Text(messages.OCR_READING)]
     record = upload_target(ctx, conv)
+    if record is not None and record.status == "payment" and (record.data.get("payment") or {}).get("method") == "transfer":
+        jobs.enqueue(ctx.services.queue, jobs.receive_voucher, ctx.openid, record.number, media_id, key)
+        return [Text(messages.DOC_CHECKING)]
     if record is not None:
         jobs.enqueue(ctx.services.queue, jobs.receive_document, ctx.openid, record.number, media_id, key)
         return [Text(messages.DOC_CHECKING)]

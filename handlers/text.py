@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import dialogs
-from bot import documents, messages
+from bot import documents, messages, steps
 from bot.conversation import Conversation, dialog_context
 from bot.records import ApplicationRecord, HistoryEntry
 from bot.links import TTL_S
@@ -93,10 +93,41 @@ def answer_text(raw: str, ctx: Context) -> list[Reply]:
         record = _latest_record(ctx, conv)
         return print_links(ctx, record) if record is not None else [Text(messages.MY_APPLICATIONS_EMPTY)]
 
+    if conv.latest_application and conv.dialog is None:
+        stepped = _application_step(ctx, conv, content)
+        if stepped is not None:
+            save_conversation(ctx, conv)
+            return stepped
+
     reply = faq.ask(content, _profile(ctx, conv))
     conv.faq_suggestions = list(reply.suggestions) if reply.outcome == "suggest" else []
     save_conversation(ctx, conv)
     return [Text(reply.text)]
+
+
+_PAY_ONLINE = re.compile(r"^(1|在线|在线支付|微信|微信支付|网上支付|支付宝)$")
+_PAY_TRANSFER = re.compile(r"^(2|公对公|公对公转账|对公转账|转账|银行转账)$")
+_CODE = re.compile(r"^(?:随机码|验证码|随机验证码)?\s*[:：]?\s*(\d{4,8})$")
+
+
+def _application_step(ctx: Context, conv: Conversation, content: str) -> list[Reply] | None:
+    """Answers that only mean something at the latest application's current step: 1/2 for the payment
+    method, the random code. None when the text is not such an answer."""
+    record = _latest_record(ctx, conv)
+    if record is None:
+        return None
+    if record.status == "payment" and not (record.data.get("payment") or {}).get("method"):
+        method = "online" if _PAY_ONLINE.match(content) else "transfer" if _PAY_TRANSFER.match(content) else None
+        if method is None:
+            return None
+        ctx.services.store.update_record(
+            record.number, lambda r: r.data.__setitem__("payment", {**(r.data.get("payment") or {}), "method": method}))
+        record = ctx.services.store.record(record.number)
+        return steps.pay_link(ctx.services, record) if method == "online" else steps.transfer_details(ctx.services, record)
+    match = _CODE.match(content.replace(" ", ""))
+    if record.status == "code" and match:
+        return steps.code_entered(ctx.services, record, match.group(1), ctx.now)
+    return None
 
 
 def start_application(ctx: Context) -> list[Reply]:
@@ -118,7 +149,9 @@ def my_applications(ctx: Context) -> list[Reply]:
         lines.append(f"{i}. {rec.number} {rec.platform} {rec.cert_type}\n   状态：{rec.status_text}")
         if rec.status in documents.OPEN_FOR_UPLOADS and documents.required(rec):
             lines.append("   资料：\n" + documents.checklist(rec))
-    return [Text("\n".join(lines))]
+    replies: list[Reply] = [Text("\n".join(lines))]
+    # The latest application's next action, so the list is never a dead end.
+    return replies + steps.next_step(ctx.services, records[0])
 
 
 def print_links(ctx: Context, record: ApplicationRecord) -> list[Reply]:
