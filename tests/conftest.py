@@ -90,7 +90,7 @@ def worker(redis_url: str, live: LiveServer) -> Iterator[WorkerProcess]:
     proc.stop()
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 10.0, interval: float = 0.05) -> object:
+def wait_for(predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.05) -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

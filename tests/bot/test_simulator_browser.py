@@ -22,6 +22,8 @@ pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium)"
 )
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright python package is not installed")
+# Two shared cores, with the worker running OCR jobs for other tests: give the page time, not a race.
+sync_api.expect.set_options(timeout=15_000)
 
 
 def noisy_photo(width: int = 480, height: int = 320) -> bytes:

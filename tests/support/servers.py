@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -93,19 +94,26 @@ class LiveServer:
 
 
 class WorkerProcess:
-    """`szca-bot worker` as a separate process against the test Redis: the production job path."""
+    """`szca-bot worker` as a separate process against the test Redis: the production job path.
+
+    Its log goes to a file (a pipe nobody drains would block it), and it runs in its own process group so
+    stopping it also stops the work-horse children RQ forks per job."""
 
     def __init__(self, redis_url: str, api_base_url: str, extra_env: dict[str, str] | None = None) -> None:
         env = {**os.environ, "REDIS_URL": redis_url, "WECHAT_API_BASE_URL": api_base_url, "LOG_LEVEL": "WARNING",
                **(extra_env or {})}
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.log = tempfile.NamedTemporaryFile(prefix="szca-worker-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
 
     def stop(self) -> str:
-        self.proc.terminate()
         try:
-            _, err = self.proc.communicate(timeout=10)
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate()
-        return err.decode(errors="replace")
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        except ProcessLookupError:
+            pass
+        self.log.close()
+        return Path(self.log.name).read_text(errors="replace")
