@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     wechat_api_base_url: str | None = None
     # WeChat's OAuth authorize page (the emulator's in tests).
     wechat_oauth_url: str = "https://open.weixin.qq.com/connect/"
+    # Human agents: their hours (weekdays 1=Mon..7=Sun, local time), how long a hand-off lasts without a close
+    # event, and how many messages in a row the bot may not understand before it offers a human by itself.
+    agent_weekdays: str = "1-5"
+    agent_hours: str = "09:00-18:00"
+    handoff_minutes: int = 30
+    handoff_after_misses: int = 3
     # Send pushes to this customer-service account when transferring to agents (issue 7 uses it).
     wechat_kf_account: str | None = None
 
@@ -72,6 +78,12 @@ class Settings(BaseSettings):
     transfer_account: str = "（配置 TRANSFER_ACCOUNT）"
     # Unset: ocr-api.<region>.aliyuncs.com; tests point it at a local fake ("http://127.0.0.1:<port>").
     aliyun_ocr_endpoint: str | None = None
+    # SMS notices (Dysmsapi SendSms): the approved signature; unset with credentials = the local outbox.
+    aliyun_sms_sign_name: str | None = None
+    aliyun_sms_endpoint: str | None = None  # unset: dysmsapi.aliyuncs.com; tests point it at a local fake
+    # Template messages per notification kind (TEMPLATE_IDS='{"approved": "tmpl-…"}'); a kind without one
+    # goes by customer-service message or SMS.
+    template_ids: dict[str, str] = {}
 
     @field_validator("wechat_aes_key")
     @classmethod
@@ -82,7 +94,7 @@ class Settings(BaseSettings):
 
     @field_validator("redis_url", "public_base_url", "wechat_api_base_url", "faq_path", "wechat_kf_account", "secret_key",
                      "aliyun_cloudauth_endpoint", "wechat_pay_mch_id", "wechat_pay_api_key", "wechat_pay_base_url",
-                     "alipay_link_base")
+                     "alipay_link_base", "aliyun_sms_sign_name", "aliyun_sms_endpoint")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None

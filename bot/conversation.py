@@ -25,6 +25,12 @@ class Conversation(BaseModel):
     faq_suggestions: list[str] = Field(default_factory=list)
     latest_application: str | None = None
     pending_upload: PendingUpload | None = None
+    # Set while a human agent has the conversation (epoch seconds when it lapses without a close event).
+    agent_until: float | None = None
+    # Messages in a row the bot did not understand; a human is offered at the configured count.
+    misses: int = 0
+    # The user's last few messages, masked, for the agent who takes over.
+    recent: list[str] = Field(default_factory=list)
 
     @classmethod
     def parse(cls, raw: bytes | None) -> "Conversation":
@@ -37,8 +43,10 @@ class Conversation(BaseModel):
             return cls()
 
     def dump(self) -> str | None:
-        """None when there is nothing worth keeping (the key is then deleted)."""
-        if self == Conversation():
+        """None when there is nothing worth keeping (the key is then deleted). The recent messages alone are
+        not worth keeping: they are context for an agent, kept only alongside a draft, an application or
+        a run of misunderstood messages."""
+        if self.model_copy(update={"recent": []}) == Conversation():
             return None
         return self.model_dump_json(exclude_defaults=True)
 

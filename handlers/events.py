@@ -7,7 +7,7 @@ from typing import Any
 from bot import menu, messages
 from bot.replies import Reply, Text
 from handlers import Context, on_event
-from handlers.text import answer_text, handoff, my_applications, start_application
+from handlers.text import answer_text, handoff, load_conversation, my_applications, save_conversation, start_application
 
 
 @on_event("subscribe")
@@ -33,7 +33,10 @@ def click(message: Any, ctx: Context) -> list[Reply]:
     if key == menu.FAQ:
         return [Text(messages.FAQ_MENU)]
     if key == menu.HUMAN_AGENT:
-        return handoff(ctx)
+        conv = load_conversation(ctx)
+        replies = handoff(ctx, conv, "菜单：人工客服")
+        save_conversation(ctx, conv)
+        return replies
     return [Text(messages.HELP)]
 
 
@@ -44,6 +47,15 @@ def scan(message: Any, ctx: Context) -> list[Reply]:
     if scene.startswith("apply"):
         return start_application(ctx)
     return [Text(messages.WELCOME)] if message.event == "subscribe_scan" else [Text(messages.HELP)]
+
+
+@on_event("kf_close_session")
+def agent_closed(message: Any, ctx: Context) -> list[Reply]:
+    """The agent ended the session: the bot answers again from the next message."""
+    conv = load_conversation(ctx)
+    conv.agent_until = None
+    save_conversation(ctx, conv)
+    return []
 
 
 @on_event("view", "location", "templatesendjobfinish", "*")

@@ -6,15 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 from bot import jobs, messages
-from bot.replies import Reply, Text
+from bot.replies import Reply, Text, Transfer
 from handlers import Context, on_message
 from handlers.documents import upload_target
-from handlers.text import load_conversation
+from handlers.text import load_conversation, save_conversation, with_agent
 
 
 @on_message("image")
 def image(message: Any, ctx: Context) -> list[Reply]:
     conv = load_conversation(ctx)
+    if with_agent(ctx, conv):
+        save_conversation(ctx, conv)
+        return [Transfer(ctx.services.settings.wechat_kf_account)]
     media_id = str(getattr(message, "media_id", "") or "")
     key = ctx.turn.message_id
     if not media_id:

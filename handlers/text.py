@@ -11,7 +11,9 @@ from datetime import timedelta
 from typing import Any
 
 import dialogs
-from bot import documents, messages, steps
+from bot import agents, documents, messages, steps
+from bot.logs import mask
+from bot.store import hash_openid
 from bot.conversation import Conversation, dialog_context
 from bot.records import ApplicationRecord, HistoryEntry
 from bot.links import TTL_S
@@ -22,6 +24,7 @@ from handlers import Context, on_message
 from handlers import documents as documents_flow
 
 MAX_TEXT = 600
+RECENT = 5  # messages kept (masked) for the agent's context
 # The catalogue's post-payment step names, as the FAQ's personal answers know them.
 _POST_PAYMENT = {"transfer_0_01": "financial_auth", "random_code": "random_code"}  # longer texts are pastes, not answers; trimmed before any matching
 
@@ -50,59 +53,77 @@ def answer_text(raw: str, ctx: Context) -> list[Reply]:
     if not content:
         return [Text(messages.HELP)]
     conv = load_conversation(ctx)
+    if with_agent(ctx, conv):
+        # A human has this chat: every message goes to the agents, the bot stays silent.
+        conv.recent = (conv.recent + [mask(content)])[-RECENT:]
+        save_conversation(ctx, conv)
+        return [Transfer(ctx.services.settings.wechat_kf_account)]
+    conv.recent = (conv.recent + [mask(content)])[-RECENT:]
+    replies = _route(content, ctx, conv)
+    save_conversation(ctx, conv)
+    return replies
+
+
+def _route(content: str, ctx: Context, conv: Conversation) -> list[Reply]:
     faq = ctx.services.faq
     faq.reload()
+    misses, conv.misses = conv.misses, 0
 
     if conv.faq_suggestions:
         picked = faq.pick(conv.faq_suggestions, content, _profile(ctx, conv))
         conv.faq_suggestions = []
         if picked is not None:
-            save_conversation(ctx, conv)
             return [Text(picked.text)]
 
     if conv.pending_upload is not None:
         placed = documents_flow.place_pending(ctx, conv, content)
         if placed is not None:
-            save_conversation(ctx, conv)
             return placed
 
     if conv.in_form and _PROGRESS.match(content):
         # A service word typed mid-form is never taken as a field value: answer it, then ask again.
-        save_conversation(ctx, conv)
         return my_applications(ctx) + [Text(r) for r in dialogs.reprompt(conv.dialog, _dialog_context(ctx))]
 
     result = dialogs.handle(conv.dialog, content, _dialog_context(ctx))
     if result.claimed:
         conv.dialog = result.state
-        replies: list[Reply] = [Text(r) for r in result.replies]
-        replies += _apply_effects(result.effects, ctx, conv)
-        save_conversation(ctx, conv)
-        return replies
+        return [Text(r) for r in result.replies] + _apply_effects(result.effects, ctx, conv)
 
     if _HANDOFF.match(content):
-        save_conversation(ctx, conv)
-        return handoff(ctx)
+        return handoff(ctx, conv, "用户要求人工")
     if _PROGRESS.match(content):
-        save_conversation(ctx, conv)
         return my_applications(ctx)
     if _HELP.match(content):
-        save_conversation(ctx, conv)
         return [Text(messages.HELP)]
     if _PRINT.match(content):
-        save_conversation(ctx, conv)
         record = _latest_record(ctx, conv)
         return print_links(ctx, record) if record is not None else [Text(messages.MY_APPLICATIONS_EMPTY)]
 
     if conv.latest_application and conv.dialog is None:
         stepped = _application_step(ctx, conv, content)
         if stepped is not None:
-            save_conversation(ctx, conv)
             return stepped
 
     reply = faq.ask(content, _profile(ctx, conv))
     conv.faq_suggestions = list(reply.suggestions) if reply.outcome == "suggest" else []
-    save_conversation(ctx, conv)
+    if reply.outcome == "none":
+        conv.misses = misses + 1
+        if conv.misses >= ctx.services.settings.handoff_after_misses:
+            conv.misses = 0
+            # transfer_customer_service only works as the passive reply: it goes first, the note is pushed.
+            replies = handoff(ctx, conv, "连续多条消息未能理解", announce=False)
+            return replies + [Text(messages.HANDOFF_AFTER_MISSES)] if isinstance(replies[0], Transfer) else replies
     return [Text(reply.text)]
+
+
+def with_agent(ctx: Context, conv: Conversation) -> bool:
+    """True while a human agent has the chat; a hand-off lapses by itself after its time."""
+    if conv.agent_until is None:
+        return False
+    if ctx.now.timestamp() < conv.agent_until:
+        return True
+    conv.agent_until = None
+    return False
 
 
 _PAY_ONLINE = re.compile(r"^(1|在线|在线支付|微信|微信支付|网上支付|支付宝)$")
@@ -169,8 +190,18 @@ def _latest_record(ctx: Context, conv: Conversation) -> ApplicationRecord | None
     return record if record is not None and record.openid == ctx.openid else None
 
 
-def handoff(ctx: Context) -> list[Reply]:
-    return [Transfer(ctx.services.settings.wechat_kf_account), Text(messages.HANDOFF_PENDING)]
+def handoff(ctx: Context, conv: Conversation, reason: str, announce: bool = True) -> list[Reply]:
+    """To a human: WeChat's transfer_customer_service while agents are on duty, with the context logged for
+    them; outside service hours, when they are back and the hotline."""
+    settings = ctx.services.settings
+    if not agents.on_duty(settings, ctx.now):
+        return [Text(messages.AGENTS_OFF_DUTY.format(hours=agents.hours_text(settings),
+                                                     back=agents.next_on_duty(settings, ctx.now)))]
+    conv.agent_until = ctx.now.timestamp() + settings.handoff_minutes * 60
+    agents.record_handoff(ctx.services.store, hash_openid(ctx.openid), _latest_record(ctx, conv), conv.recent,
+                          reason, ctx.now)
+    replies: list[Reply] = [Transfer(settings.wechat_kf_account)]
+    return replies + ([Text(messages.HANDOFF_PENDING)] if announce else [])
 
 
 def _dialog_context(ctx: Context) -> dialogs.DialogContext:
@@ -186,7 +217,7 @@ def _apply_effects(effects: list[object], ctx: Context, conv: Conversation) -> l
             out += [Text(r) for r in dialogs.submitted_replies(effect.application, record.number)]
             out += print_links(ctx, record)
         elif isinstance(effect, dialogs.Handoff):
-            out += handoff(ctx)
+            out += handoff(ctx, conv, "填表中要求人工")
     return out
 
 

@@ -44,6 +44,9 @@ DATA_DIR = tempfile.mkdtemp(prefix="szca-data-")  # the file store shared by the
 
 def make_settings(redis_url: str | None, port: int, **overrides: object) -> Settings:
     overrides.setdefault("data_dir", DATA_DIR)
+    # Agents on duty around the clock unless a test says otherwise: results must not depend on the hour.
+    overrides.setdefault("agent_weekdays", "1-7")
+    overrides.setdefault("agent_hours", "00:00-24:00")
     return Settings(redis_url=redis_url, port=port, log_level="INFO", **overrides)  # type: ignore[arg-type]
 
 

@@ -31,7 +31,7 @@ def test_an_ambiguous_question_gets_numbered_suggestions_and_a_number_picks_one(
 
 
 def test_an_unrelated_question_gets_an_honest_no_with_the_way_to_a_human(user):
-    for question in ("今天深圳天气怎么样", "讲个笑话", "社保卡怎么补办"):
+    for question in ("今天深圳天气怎么样", "社保卡怎么补办"):  # a third in a row brings a human (hand-off tests)
         reply = user.text(question)
         assert "答不上来" in reply.text and "人工" in reply.text and "400-112-3838" in reply.text
 
