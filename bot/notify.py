@@ -121,15 +121,10 @@ def mark_key(openid: str, key: str, channel: str) -> str:
     return f"notified:{{{openid}}}:{key}:{channel}"
 
 
-_sms_by_services: dict[int, Sms] = {}
-
-
 def sms_for(svc: services_mod.Services) -> Sms:
-    sms = _sms_by_services.get(id(svc))
-    if sms is None:
-        sign = svc.settings.aliyun_sms_sign_name or "深圳CA"
-        sms = _sms_by_services[id(svc)] = make_sms(svc.settings, svc.redis, lambda c, p: render_sms(c, p, sign))
-    return sms
+    # Built per job, not cached: cheap next to the send, and never a provider of other settings.
+    sign = svc.settings.aliyun_sms_sign_name or "深圳CA"
+    return make_sms(svc.settings, svc.redis, lambda code, params: render_sms(code, params, sign))
 
 
 def _final_attempt() -> bool:

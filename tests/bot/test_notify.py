@@ -235,6 +235,17 @@ def test_a_transient_failure_raises_for_a_retry_and_then_sends_once(live: Any, r
     assert len(outbox(live, record.openid)) == 1
 
 
+def test_on_the_last_try_a_transient_failure_falls_through(live: Any, redis_url: str,
+                                                          redis_client: redis_lib.Redis) -> None:
+    svc = services(live, redis_url)
+    record = application(svc, seen_hours_ago=1)
+    requests.post(f"{live.url}/emulator/_faults", json={"errcode": -1})
+    before = redis_client.llen(LOCAL_OUTBOX)
+    assert notify.deliver_with(svc, "approved", record.openid, record.number, {}, "k1", final=True) == "sms"
+    assert len(sms_since(redis_client, before)) == 1
+    assert outcomes(svc, record.number)[-1]["errors"]["custom"] == "wechat -1"
+
+
 # --- through the real worker process ------------------------------------------------------------------------
 
 def test_the_job_on_the_worker_sends_and_records(live: Any, worker: Any) -> None:
