@@ -40,12 +40,13 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
     }
     app.register_blueprint(wechat_bp)
 
-    from bot import mobile, oauth, pages, printables
+    from bot import backoffice, mobile, oauth, pages, printables
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(printables.bp)
     app.register_blueprint(mobile.bp)
     app.register_blueprint(oauth.bp)
+    app.register_blueprint(backoffice.bp)
     if settings.sandbox:
         from bot import emulator, sandbox_liveness, sandbox_pay, simulator
 

@@ -152,6 +152,69 @@ def purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def review_cmd(args: argparse.Namespace) -> int:
+    """Staff actions from a shell: the same functions (and audit, and notifications) as the JSON API."""
+    import getpass
+    import json
+
+    from bot import logs, review, services, steps
+    from bot.config import load_settings
+
+    settings = load_settings()
+    logs.setup(settings.log_level)
+    svc = services.install(services.build(settings))
+    staff = f"cli:{getpass.getuser()}"
+    if args.action == "list":
+        for number in reversed(svc.store.record_numbers()):
+            record = svc.store.record(number)
+            if record and (not args.status or record.status == args.status):
+                row = review.summary(record)
+                print(f"{row['number']}  {row['status_text']:<8}  {row['platform']}  {row['cert_type']}  {row['unit']}")
+        return 0
+    if args.number is None:
+        print("an application number is required", file=sys.stderr)
+        return 2
+    if args.action == "show":
+        record = svc.store.record(args.number)
+        if record is None:
+            print(f"no application {args.number}", file=sys.stderr)
+            return 1
+        print(json.dumps({**review.summary(record), "history": [h.model_dump(mode="json") for h in record.history]},
+                         ensure_ascii=False, indent=2))
+        return 0
+    body = {k: v for k, v in {"reason": args.reason, "note": args.note, "carrier": args.carrier,
+                               "tracking": args.tracking, "code": args.code}.items() if v is not None}
+    if args.passed is not None:
+        body["passed"] = args.passed == "yes"
+    if args.fix_documents:
+        body["fix_documents"] = args.fix_documents.split(",")
+    try:
+        outcome = review.ACTIONS[args.action](svc, args.number, staff, body)
+    except review.ReviewError as exc:
+        review.audit(svc, staff, args.action, args.number, str(exc.status), "cli")
+        print(f"refused ({exc.status}): {exc.message}", file=sys.stderr)
+        return 1
+    if outcome.notification:
+        steps.tell(svc, outcome.record, outcome.notification)
+    review.audit(svc, staff, args.action, args.number, "200", "cli")
+    print(f"{outcome.record.number}: {outcome.record.status_text}")
+    return 0
+
+
+def remind(args: argparse.Namespace) -> int:
+    """Remind, once, users whose application draft has been left for 24 h; run it hourly from cron."""
+    from datetime import datetime
+
+    from bot import logs, notify, services
+    from bot.config import load_settings
+
+    settings = load_settings()
+    logs.setup(settings.log_level)
+    svc = services.install(services.build(settings))
+    print(f"reminded {len(notify.remind_stale_drafts(svc, datetime.now()))} user(s) of an unfinished draft")
+    return 0
+
+
 def faq_eval(args: argparse.Namespace) -> int:
     from faq.evaluate import main as evaluate
 
@@ -174,6 +237,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.set_defaults(func=chat)
     p = sub.add_parser("menu", help="create the custom menu through the WeChat API")
     p.set_defaults(func=menu)
+    p = sub.add_parser("review", help="staff actions: list, show, approve, reject, confirm-transfer, financial-auth, ship, refund, code")
+    p.add_argument("action", choices=["list", "show", "approve", "reject", "confirm-transfer", "financial-auth", "ship",
+                                      "refund", "code"])
+    p.add_argument("number", nargs="?")
+    p.add_argument("--status", help="with list: only this status")
+    p.add_argument("--reason")
+    p.add_argument("--note")
+    p.add_argument("--fix-documents", help="with reject: documents to send again, comma separated ids")
+    p.add_argument("--carrier")
+    p.add_argument("--tracking")
+    p.add_argument("--code")
+    p.add_argument("--passed", choices=["yes", "no"], help="with financial-auth")
+    p.set_defaults(func=review_cmd)
+    p = sub.add_parser("remind", help="remind users of drafts left unfinished for 24 h (run hourly)")
+    p.set_defaults(func=remind)
     p = sub.add_parser("purge", help="delete applications past their retention period (run daily)")
     p.set_defaults(func=purge)
     p = sub.add_parser("faq-eval", help="evaluate the FAQ matcher on the labelled set")

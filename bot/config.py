@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     wechat_api_base_url: str | None = None
     # WeChat's OAuth authorize page (the emulator's in tests).
     wechat_oauth_url: str = "https://open.weixin.qq.com/connect/"
+    # Back-office API: staff name -> bearer token (env STAFF_TOKENS as JSON). Empty: the API refuses everyone.
+    staff_tokens: dict[str, str] = {}
     # Human agents: their hours (weekdays 1=Mon..7=Sun, local time), how long a hand-off lasts without a close
     # event, and how many messages in a row the bot may not understand before it offers a human by itself.
     agent_weekdays: str = "1-5"

@@ -136,3 +136,21 @@ def code_entered(svc: Services, record: ApplicationRecord, attempt: str, now: da
     if outcome == "unset":
         return [Text("随机码还未发出：财务打款后附言里会有随机码，请稍后再输入。")]
     return [Text(messages.CODE_WRONG.format(left=left))]
+
+
+def tell(svc: Services, record: ApplicationRecord, kind: str) -> str:
+    """Notify the applicant of a change staff made (template → customer service → SMS, once per channel)."""
+    from bot import notify
+
+    params: dict[str, str] = {"at": datetime.now().strftime("%Y-%m-%d %H:%M")}
+    if kind == "rejected":
+        rejection = record.data.get("rejection") or {}
+        params["reason"] = rejection.get("reason", "")
+        fixes = [*rejection.get("fields", []), *(documents.short_name(d) for d in rejection.get("documents", []))]
+        params["fix"] = ("请在公众号回复“我的申请”，按提示修改：" + "、".join(fixes)) if fixes else "请在公众号回复“我的申请”查看并修改。"
+    elif kind == "financial_auth_failed":
+        params["reason"] = record.history[-1].note if record.history else ""
+    elif kind == "shipped":
+        shipment = record.data.get("shipment") or {}
+        params.update(carrier=shipment.get("carrier", ""), tracking_no=shipment.get("tracking", ""))
+    return notify.notify(svc, record.number, kind, params)

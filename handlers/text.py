@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import dialogs
-from bot import agents, documents, messages, steps
+from bot import agents, documents, messages, notify, steps
 from bot.logs import mask
 from bot.store import hash_openid
 from bot.conversation import Conversation, dialog_context
@@ -59,8 +59,14 @@ def answer_text(raw: str, ctx: Context) -> list[Reply]:
         save_conversation(ctx, conv)
         return [Transfer(ctx.services.settings.wechat_kf_account)]
     conv.recent = (conv.recent + [mask(content)])[-RECENT:]
+    had_draft = conv.dialog is not None
     replies = _route(content, ctx, conv)
     save_conversation(ctx, conv)
+    # The 24 h reminder follows drafts; only messages that touch a form pay the extra round trip.
+    if conv.dialog is not None:
+        notify.touch_draft(ctx.services.redis, ctx.openid, ctx.now)
+    elif had_draft:
+        notify.drop_draft(ctx.services.redis, ctx.openid)
     return replies
 
 

@@ -17,6 +17,7 @@ from bot.simclient import WeChatUser
 from tests.support.servers import LiveServer, RedisProcess, WorkerProcess, free_port
 
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+STAFF_TOKEN = "staff-token-for-tests-0123456789"
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +48,7 @@ def make_settings(redis_url: str | None, port: int, **overrides: object) -> Sett
     # Agents on duty around the clock unless a test says otherwise: results must not depend on the hour.
     overrides.setdefault("agent_weekdays", "1-7")
     overrides.setdefault("agent_hours", "00:00-24:00")
+    overrides.setdefault("staff_tokens", {"alice": STAFF_TOKEN})
     return Settings(redis_url=redis_url, port=port, log_level="INFO", **overrides)  # type: ignore[arg-type]
 
 

@@ -65,3 +65,20 @@ def test_the_agent_gets_the_context_with_personal_data_masked(user, redis_client
     assert context["user"] == hash_openid(user.openid) and context["reason"]
     assert any("我的身份证是" in m for m in context["recent"])
     assert TYPICAL["handler.id"] not in json.dumps(context, ensure_ascii=False)
+
+
+def test_a_draft_left_for_a_day_is_reminded_once(user, worker, live):
+    from datetime import datetime, timedelta
+
+    from bot import notify
+
+    user.text("申请证书")
+    user.text("同意")
+    assert user.openid in {m.decode() for m in live.services.redis.zrange("drafts", 0, -1)}
+    later = datetime.now() + timedelta(hours=25)
+    assert user.openid in notify.remind_stale_drafts(live.services, later)
+    assert user.openid not in notify.remind_stale_drafts(live.services, later)  # once
+    wait_for(lambda: len([m for m in user.pushed() if "继续" in m.get("text", {}).get("content", "")]) >= 1)
+    user.text("取消")
+    user.text("是")
+    assert user.openid not in {m.decode() for m in live.services.redis.zrange("drafts", 0, -1)}

@@ -1,0 +1,115 @@
+"""The back-office API over HTTP: staff tokens, the audit trail, and every staff action driving the lifecycle
+and telling the applicant (seen at the emulated WeChat API)."""
+
+from __future__ import annotations
+
+import json
+
+import requests
+
+from bot.review import AUDIT_LOG
+from tests.bot.test_payment_http import _pay_in_sandbox, at_payment_step
+from tests.conftest import STAFF_TOKEN, wait_for
+
+AUTH = {"Authorization": f"Bearer {STAFF_TOKEN}"}
+
+
+def _act(live, number: str, action: str, **body) -> requests.Response:
+    return requests.post(f"{live.url}/api/v1/applications/{number}/{action}", json=body, headers=AUTH)
+
+
+def _told(user, needle: str) -> str:
+    return wait_for(lambda: next((m["text"]["content"] for m in user.pushed()
+                                  if needle in m.get("text", {}).get("content", "")), None))
+
+
+def test_missing_and_forged_tokens_are_refused_and_audited(live, redis_client):
+    assert requests.get(f"{live.url}/api/v1/applications").status_code == 401
+    forged = requests.get(f"{live.url}/api/v1/applications", headers={"Authorization": "Bearer nope"})
+    assert forged.status_code == 401
+    assert json.loads(redis_client.lindex(AUDIT_LOG, 0))["outcome"] == "401"
+
+
+def test_transfer_confirmed_approved_and_shipped_with_the_user_told(live, redis_client, worker):
+    user, number = at_payment_step(live, redis_client)
+    user.text("2")
+    assert _act(live, number, "confirm-transfer").json()["status"] == "review"
+    assert _act(live, number, "approve").json()["status"] == "approved"
+    assert "审核通过" in _told(user, "审核通过")
+    shipped = _act(live, number, "ship", carrier="顺丰速运", tracking="SF1234567890")
+    assert shipped.json()["status"] == "shipped"
+    assert "SF1234567890" in _told(user, "SF1234567890")
+    record = live.services.store.record(number)
+    assert [h.status for h in record.history][-3:] == ["review", "approved", "shipped"]
+    assert record.history[-1].by == "staff:alice"
+    audit = [json.loads(x) for x in redis_client.lrange(AUDIT_LOG, 0, 20)]
+    assert any(a["action"] == "ship" and a["application"] == number and a["staff"] == "alice" for a in audit)
+
+
+def test_rejection_carries_the_reason_and_what_to_fix(live, redis_client, worker):
+    user, number = at_payment_step(live, redis_client)
+    user.text("2")
+    _act(live, number, "confirm-transfer")
+    resp = _act(live, number, "reject", reason="身份证复印件未加盖公章", fix_documents=["business_licence"])
+    assert resp.json()["status"] == "rejected"
+    told = _told(user, "驳回")
+    assert "身份证复印件未加盖公章" in told and "营业执照" in told
+    assert "business_licence" not in live.services.store.record(number).uploads  # to be sent again
+
+
+def test_financial_authentication_failed_then_passed(live, redis_client, worker):
+    user, number = at_payment_step(live, redis_client)
+    _pay_in_sandbox(live, user)
+    failed = _act(live, number, "financial-auth", passed=False, reason="基本户账号与开户行不符")
+    assert failed.json()["status"] == "financial_auth_failed"
+    assert "基本户账号与开户行不符" in _told(user, "认证不通过")
+    assert _act(live, number, "financial-auth", passed=True).status_code == 409  # failed: the user resubmits first
+
+
+def test_illegal_moves_and_bad_bodies_are_refused(live, redis_client):
+    _, number = at_payment_step(live, redis_client)
+    assert _act(live, number, "approve").status_code == 409  # not yet reviewed
+    assert _act(live, number, "ship", carrier="顺丰").status_code == 400  # no tracking number
+    assert _act(live, number, "dance").status_code == 404
+    assert _act(live, "SZ00000000000000", "approve").status_code == 404
+    assert live.services.store.record(number).status == "payment"
+
+
+def test_finance_sets_the_random_code_the_user_types(live, redis_client, worker):
+    user, number = at_payment_step(live, redis_client, platform="深圳广电采购")
+    _pay_in_sandbox(live, user)
+    assert _act(live, number, "code", code="246810").status_code == 200
+    assert "验证通过" in user.text("随机码 246810").text
+
+
+def test_list_filter_read_and_documents(live, redis_client):
+    _, number = at_payment_step(live, redis_client)
+    listed = requests.get(f"{live.url}/api/v1/applications", params={"status": "payment"}, headers=AUTH).json()
+    assert number in [a["number"] for a in listed["applications"]]
+    assert all(a["status"] == "payment" for a in listed["applications"])
+    detail = requests.get(f"{live.url}/api/v1/applications/{number}", headers=AUTH).json()
+    assert detail["data"]["unit"]["name"] and detail["history"]
+    doc = next(d for d in detail["documents"] if d["uploaded"])
+    assert requests.get(f"{live.url}{doc['url']}", headers=AUTH).content.startswith(b"\xff\xd8")
+
+
+def test_the_review_command_runs_the_same_actions(live, redis_client):
+    import os
+    import subprocess
+    import sys
+
+    user, number = at_payment_step(live, redis_client)
+    user.text("2")
+    env = {**os.environ, "REDIS_URL": live.services.settings.redis_url,
+           "WECHAT_API_BASE_URL": f"{live.url}/emulator/cgi-bin/"}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "bot.cli", "review", *args], env=env, capture_output=True,
+                              text=True, timeout=60)
+
+    assert run("approve", number).returncode == 1  # still being paid: refused, and says why
+    done = run("confirm-transfer", number)
+    assert done.returncode == 0 and "待审核" in done.stdout
+    assert number in run("list", "--status", "review").stdout
+    assert json.loads(run("show", number).stdout)["status"] == "review"
+    assert any(json.loads(a)["source"] == "cli" for a in redis_client.lrange(AUDIT_LOG, 0, 10))
