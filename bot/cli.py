@@ -137,16 +137,23 @@ def menu(args: argparse.Namespace) -> int:
     return 0
 
 
-def purge(args: argparse.Namespace) -> int:
-    """Delete applications (records and files) whose retention period has ended; run daily from cron."""
-    from datetime import datetime
-
-    from bot import documents, logs, services
+def _services():  # noqa: ANN202 - bot.services.Services
+    """Settings from the environment, masked logging, and the services a one-off command works with."""
+    from bot import logs, services
     from bot.config import load_settings
 
     settings = load_settings()
     logs.setup(settings.log_level)
-    svc = services.build(settings)
+    return services.install(services.build(settings))
+
+
+def purge(args: argparse.Namespace) -> int:
+    """Delete applications (records and files) whose retention period has ended; run daily from cron."""
+    from datetime import datetime
+
+    from bot import documents
+
+    svc = _services()
     count = documents.purge_expired(svc.store, svc.files, datetime.now())
     print(f"purged {count} application(s) past their retention period")
     return 0
@@ -157,12 +164,9 @@ def review_cmd(args: argparse.Namespace) -> int:
     import getpass
     import json
 
-    from bot import logs, review, services, steps
-    from bot.config import load_settings
+    from bot import review, steps
 
-    settings = load_settings()
-    logs.setup(settings.log_level)
-    svc = services.install(services.build(settings))
+    svc = _services()
     staff = f"cli:{getpass.getuser()}"
     if args.action == "list":
         for number in reversed(svc.store.record_numbers()):
@@ -205,12 +209,9 @@ def remind(args: argparse.Namespace) -> int:
     """Remind, once, users whose application draft has been left for 24 h; run it hourly from cron."""
     from datetime import datetime
 
-    from bot import logs, notify, services
-    from bot.config import load_settings
+    from bot import notify
 
-    settings = load_settings()
-    logs.setup(settings.log_level)
-    svc = services.install(services.build(settings))
+    svc = _services()
     print(f"reminded {len(notify.remind_stale_drafts(svc, datetime.now()))} user(s) of an unfinished draft")
     return 0
 
