@@ -78,6 +78,19 @@ def next_step(svc: Services, record: ApplicationRecord) -> list[Reply]:
         return [Text(messages.PAID_RANDOM_CODE.split("\n", 1)[1])]
     if status in ("financial_auth", "review"):
         return [Text(messages.IN_REVIEW)]
+    if status == "rejected":
+        rejection = record.data.get("rejection") or {}
+        resend = [documents.short_name(d) for d in documents.missing(record)]
+        return [Text(messages.REJECTED_NEXT.format(
+            reason=rejection.get("reason", ""),
+            resend=("请重新发送：" + "、".join(resend) + "（直接发照片）。") if resend else ""))]
+    if status == "financial_auth_failed":
+        return [Text(messages.FINANCIAL_AUTH_FAILED_NEXT.format(reason=record.history[-1].note if record.history else ""))]
+    if status == "approved":
+        return [Text(messages.APPROVED_NEXT)]
+    if status == "shipped":
+        shipment = record.data.get("shipment") or {}
+        return [Text(messages.SHIPPED_NEXT.format(carrier=shipment.get("carrier", ""), tracking=shipment.get("tracking", "")))]
     return []
 
 

@@ -113,3 +113,14 @@ def test_the_review_command_runs_the_same_actions(live, redis_client):
     assert number in run("list", "--status", "review").stdout
     assert json.loads(run("show", number).stdout)["status"] == "review"
     assert any(json.loads(a)["source"] == "cli" for a in redis_client.lrange(AUDIT_LOG, 0, 10))
+
+
+def test_my_applications_shows_the_rejection_and_what_to_resend(live, redis_client, worker):
+    user, number = at_payment_step(live, redis_client)
+    user.text("2")
+    _act(live, number, "confirm-transfer")
+    _act(live, number, "reject", reason="营业执照不清晰", fix_documents=["business_licence"])
+    user.text("我的申请")
+    pushed = wait_for(lambda: next((m["text"]["content"] for m in user.pushed()
+                                    if m.get("text", {}).get("content", "").startswith("申请已被驳回")), None))
+    assert "请重新发送：营业执照" in pushed
