@@ -50,6 +50,8 @@ def checklist(record: ApplicationRecord) -> str:
 
 def still_needed_text(record: ApplicationRecord) -> str:
     left = missing(record)
+    if not left and record.status == "rejected":
+        return "资料已补齐 ✓ 回复“重新提交”即可再次送审。"
     if not left:
         return "资料已齐全 ✓ 下一步：经办人身份认证（身份证正反面 + 活体检测）。"
     return "还需要：" + "、".join(short_name(d) for d in left) + "。直接发照片即可。"

@@ -167,3 +167,16 @@ def tell(svc: Services, record: ApplicationRecord, kind: str) -> str:
         shipment = record.data.get("shipment") or {}
         params.update(carrier=shipment.get("carrier", ""), tracking_no=shipment.get("tracking", ""))
     return notify.notify(svc, record.number, kind, params)
+
+
+def resubmit(svc: Services, record: ApplicationRecord, now: datetime) -> list[Reply]:
+    """After a rejection: once the named documents are sent again, back to review."""
+    left = documents.missing(record)
+    if left:
+        return [Text(messages.RESUBMIT_MISSING.format(docs="、".join(documents.short_name(d) for d in left)))]
+    try:
+        lifecycle.move(svc.store, record.number, "review", by="applicant", note="按驳回意见修改后重新提交", now=now,
+                       retention_days=svc.settings.retention_days)
+    except lifecycle.IllegalTransition:
+        return []
+    return [Text(messages.RESUBMITTED)]

@@ -124,3 +124,21 @@ def test_my_applications_shows_the_rejection_and_what_to_resend(live, redis_clie
     pushed = wait_for(lambda: next((m["text"]["content"] for m in user.pushed()
                                     if m.get("text", {}).get("content", "").startswith("申请已被驳回")), None))
     assert "请重新发送：营业执照" in pushed
+
+
+def test_reject_fix_resubmit_approve(live, redis_client, worker):
+    from tests.bot.test_payment_http import _jpeg
+    from tests.conftest import upload_media
+
+    user, number = at_payment_step(live, redis_client)
+    user.text("2")
+    _act(live, number, "confirm-transfer")
+    _act(live, number, "reject", reason="营业执照未加盖公章", fix_documents=["business_licence"])
+    assert "还差：营业执照" in user.text("重新提交").text  # not before the licence is sent again
+    user.image(upload_media(live.url, _jpeg(7)))
+    assert "资料已补齐" in _told(user, "资料已补齐")
+    assert "已重新提交" in user.text("重新提交").text
+    assert live.services.store.record(number).status == "review"
+    assert _act(live, number, "approve").json()["status"] == "approved"
+    statuses = [h.status for h in live.services.store.record(number).history]
+    assert statuses[-4:] == ["review", "rejected", "review", "approved"]
