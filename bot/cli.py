@@ -46,7 +46,8 @@ def worker(args: argparse.Namespace) -> int:
     from bot import logs
 
     logs.setup(settings.log_level)
-    Worker([svc.queue], connection=svc.redis).work(with_scheduler=True, burst=args.burst)
+    Worker([svc.queue], connection=svc.redis).work(with_scheduler=True, burst=args.burst,
+                                                    logging_level=settings.log_level)
     return 0
 
 

@@ -36,12 +36,14 @@ PUSH_MARK_TTL_S = 2 * 24 * 3600
 
 
 def enqueue(queue: Queue, fn: Any, *args: Any) -> None:
-    queue.enqueue(fn, *args, retry=RETRY)
+    # RQ logs a job's description, by default the call with its arguments: message texts, mobiles, OCR'd ID
+    # numbers. Name the function only.
+    queue.enqueue(fn, *args, retry=RETRY, description=f"{fn.__module__}.{fn.__name__}")
 
 
 def enqueue_push(queue: Queue, openid: str, replies: list[Reply], key: str) -> None:
     if replies:
-        queue.enqueue(push_replies, openid, [to_wire(r) for r in replies], key, retry=RETRY)
+        enqueue(queue, push_replies, openid, [to_wire(r) for r in replies], key)
 
 
 def _push_texts(svc: services_mod.Services, openid: str, texts: list[str], key: str) -> None:

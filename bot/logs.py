@@ -36,5 +36,9 @@ def setup(level: str = "INFO") -> None:
     handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     root.addHandler(handler)
     root.setLevel(level)
+    # RQ installs its own unmasked handler on "rq.worker" unless that logger already has one: give it ours.
+    rq_log = logging.getLogger("rq.worker")
+    rq_log.addHandler(handler)
+    rq_log.propagate = False
     # The Aliyun SDK logs full request URLs (with the AccessKeyId) at DEBUG; never let that through.
     logging.getLogger("aliyunsdkcore").setLevel(logging.WARNING)

@@ -100,11 +100,15 @@ class WorkerProcess:
     stopping it also stops the work-horse children RQ forks per job."""
 
     def __init__(self, redis_url: str, api_base_url: str, extra_env: dict[str, str] | None = None) -> None:
-        env = {**os.environ, "REDIS_URL": redis_url, "WECHAT_API_BASE_URL": api_base_url, "LOG_LEVEL": "WARNING",
+        env = {**os.environ, "REDIS_URL": redis_url, "WECHAT_API_BASE_URL": api_base_url, "LOG_LEVEL": "INFO",
                **(extra_env or {})}
         self.log = tempfile.NamedTemporaryFile(prefix="szca-worker-", suffix=".log", delete=False)
         self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
+
+    def log_text(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text(errors="replace")
 
     def stop(self) -> str:
         try:
