@@ -14,7 +14,10 @@ from bot.providers.pay import Order, alipay_link
 from bot.records import ApplicationRecord
 from bot.replies import Image, Reply, Text
 from bot.services import Services
-from dialogs import Application
+import re
+
+from dialogs import Application, mask_account, validators
+from dialogs.application import find_bank
 
 
 def application(record: ApplicationRecord) -> Application:
@@ -180,3 +183,29 @@ def resubmit(svc: Services, record: ApplicationRecord, now: datetime) -> list[Re
     except lifecycle.IllegalTransition:
         return []
     return [Text(messages.RESUBMITTED)]
+
+
+_ACCOUNT = re.compile(r"\d[\d\s-]{6,40}\d")
+
+
+def finance_resubmit(svc: Services, record: ApplicationRecord, text: str, now: datetime) -> list[Reply] | None:
+    """After a failed financial authentication: "招商银行 7559 1234 5678 901" re-enters the basic account and
+    sends the application back to authentication. None when the text is not such an answer."""
+    found = _ACCOUNT.search(text)
+    if found is None:
+        return None
+    bank = find_bank(text.replace(found.group(0), " ").strip(" ，,：:"))
+    if bank is None:
+        return [Text(messages.FINANCE_BANK_UNCLEAR)]
+    try:
+        account = validators.account(found.group(0))
+    except validators.Invalid as bad:
+        return [Text(str(bad))]
+
+    def update(r: ApplicationRecord) -> None:
+        finance = dict(r.data.get("finance") or {})
+        r.data["finance"] = {**finance, "bank": bank, "account": account}
+
+    lifecycle.move(svc.store, record.number, "financial_auth", by="applicant", note="重新提交金融认证信息",
+                   now=now, retention_days=svc.settings.retention_days, also=update)
+    return [Text(messages.FINANCE_RESUBMITTED.format(bank=bank, account=mask_account(account)))]

@@ -113,6 +113,16 @@ def _bank_choices(a: Answers) -> list[Choice]:
     return [Choice(b.name, b.name, b.aliases) for b in cat.load().banks]
 
 
+def find_bank(text: str) -> str | None:
+    """The one bank a free text names ("招行", "中国工商银行深圳分行"), or None when none or several fit."""
+    from dialogs.engine import _Suggest, match_choice
+
+    try:
+        return str(match_choice(text, _bank_choices({})).value)
+    except (v.Invalid, _Suggest):
+        return None
+
+
 def _looks_like_bank(raw: str) -> bool:
     t = v.normalize(raw)
     return "银行" in t or any(t == alias for b in cat.load().banks for alias in b.aliases)

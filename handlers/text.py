@@ -134,6 +134,7 @@ def with_agent(ctx: Context, conv: Conversation) -> bool:
 
 _PAY_ONLINE = re.compile(r"^(1|在线|在线支付|微信|微信支付|网上支付|支付宝)$")
 _PAY_TRANSFER = re.compile(r"^(2|公对公|公对公转账|对公转账|转账|银行转账)$")
+_LEGAL_PERSON = re.compile(r"^(法人认证|改用法人认证|申请法人认证)$")
 _RESUBMIT = re.compile(r"^(重新提交|提交|再次提交|重新提交审核|已修改)$")
 _CODE = re.compile(r"^(?:随机码|验证码|随机验证码)?\s*[:：]?\s*(\d{4,8})$")
 
@@ -154,6 +155,11 @@ def _application_step(ctx: Context, conv: Conversation, content: str) -> list[Re
         return steps.pay_link(ctx.services, record) if method == "online" else steps.transfer_details(ctx.services, record)
     if record.status == "rejected" and _RESUBMIT.match(content):
         return steps.resubmit(ctx.services, record, ctx.now)
+    if record.status == "financial_auth_failed":
+        if _LEGAL_PERSON.match(content):
+            # Legal-person authentication is not open on every platform: a human arranges it.
+            return handoff(ctx, conv, "申请改用法人认证")
+        return steps.finance_resubmit(ctx.services, record, content, ctx.now)
     match = _CODE.match(content.replace(" ", ""))
     if record.status == "code" and match:
         return steps.code_entered(ctx.services, record, match.group(1), ctx.now)

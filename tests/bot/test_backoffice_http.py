@@ -142,3 +142,24 @@ def test_reject_fix_resubmit_approve(live, redis_client, worker):
     assert _act(live, number, "approve").json()["status"] == "approved"
     statuses = [h.status for h in live.services.store.record(number).history]
     assert statuses[-4:] == ["review", "rejected", "review", "approved"]
+
+
+def test_financial_auth_failed_then_new_bank_details_in_chat_then_passed(live, redis_client, worker):
+    user, number = at_payment_step(live, redis_client)
+    _pay_in_sandbox(live, user)
+    _act(live, number, "financial-auth", passed=False, reason="账号与开户行不符")
+    assert "没认出开户行" in user.text("6222 0212 3456 7890").text
+    user.text("招商银行 12")  # too short to be an account: not taken as one
+    assert live.services.store.record(number).status == "financial_auth_failed"
+    done = user.text("招商银行 7559 1234 5678 901")
+    assert "已重新提交金融认证信息" in done.text and "7559123456789" not in done.text  # masked
+    record = live.services.store.record(number)
+    assert record.status == "financial_auth" and record.data["finance"]["account"] == "755912345678901"
+    assert _act(live, number, "financial-auth", passed=True).json()["status"] == "review"
+
+
+def test_legal_person_authentication_goes_to_a_human(live, redis_client):
+    user, number = at_payment_step(live, redis_client)
+    _pay_in_sandbox(live, user)
+    _act(live, number, "financial-auth", passed=False, reason="多次不通过")
+    assert user.text("法人认证").msg_type == "transfer_customer_service"
