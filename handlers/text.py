@@ -12,21 +12,21 @@ from typing import Any
 
 import dialogs
 from bot import agents, documents, messages, notify, steps
-from bot.logs import mask
-from bot.store import hash_openid
 from bot.conversation import Conversation, dialog_context
-from bot.records import ApplicationRecord, HistoryEntry
 from bot.links import TTL_S
+from bot.logs import mask
 from bot.printables import form_links
+from bot.records import ApplicationRecord, HistoryEntry
 from bot.replies import Image, Reply, Text, Transfer
+from bot.store import hash_openid
 from faq import FaqProfile
 from handlers import Context, on_message
 from handlers import documents as documents_flow
 
-MAX_TEXT = 600
+MAX_TEXT = 600  # longer texts are pastes, not answers; trimmed before any matching
 RECENT = 5  # messages kept (masked) for the agent's context
 # The catalogue's post-payment step names, as the FAQ's personal answers know them.
-_POST_PAYMENT = {"transfer_0_01": "financial_auth", "random_code": "random_code"}  # longer texts are pastes, not answers; trimmed before any matching
+_POST_PAYMENT = {"transfer_0_01": "financial_auth", "random_code": "random_code"}
 
 
 def load_conversation(ctx: Context) -> Conversation:
@@ -41,6 +41,12 @@ _HANDOFF = re.compile(r"^(转)?人工(客服|服务)?$|^(找|联系)?客服$")
 _PROGRESS = re.compile(r"^(我的申请|查询?进度|进度(查询)?|申请进度|我的订单|订单)$")
 _PRINT = re.compile(r"^(打印|打印申请表|申请表|授权委托书|打印授权委托书|印模采集表|下载申请表|申请表链接)$")
 _HELP = re.compile(r"^(帮助|菜单|help|\?|？|功能)$", re.I)
+# Answers that mean something only at the latest application's current step.
+_PAY_ONLINE = re.compile(r"^(1|在线|在线支付|微信|微信支付|网上支付|支付宝)$")
+_PAY_TRANSFER = re.compile(r"^(2|公对公|公对公转账|对公转账|转账|银行转账)$")
+_LEGAL_PERSON = re.compile(r"^(法人认证|改用法人认证|申请法人认证)$")
+_RESUBMIT = re.compile(r"^(重新提交|提交|再次提交|重新提交审核|已修改)$")
+_CODE = re.compile(r"^(?:随机码|验证码|随机验证码)?\s*[:：]?\s*(\d{4,8})$")
 
 
 @on_message("text")
@@ -53,12 +59,11 @@ def answer_text(raw: str, ctx: Context) -> list[Reply]:
     if not content:
         return [Text(messages.HELP)]
     conv = load_conversation(ctx)
+    conv.recent = (conv.recent + [mask(content)])[-RECENT:]
     if with_agent(ctx, conv):
         # A human has this chat: every message goes to the agents, the bot stays silent.
-        conv.recent = (conv.recent + [mask(content)])[-RECENT:]
         save_conversation(ctx, conv)
         return [Transfer(ctx.services.settings.wechat_kf_account)]
-    conv.recent = (conv.recent + [mask(content)])[-RECENT:]
     had_draft = conv.dialog is not None
     replies = _route(content, ctx, conv)
     save_conversation(ctx, conv)
@@ -131,12 +136,6 @@ def with_agent(ctx: Context, conv: Conversation) -> bool:
     conv.agent_until = None
     return False
 
-
-_PAY_ONLINE = re.compile(r"^(1|在线|在线支付|微信|微信支付|网上支付|支付宝)$")
-_PAY_TRANSFER = re.compile(r"^(2|公对公|公对公转账|对公转账|转账|银行转账)$")
-_LEGAL_PERSON = re.compile(r"^(法人认证|改用法人认证|申请法人认证)$")
-_RESUBMIT = re.compile(r"^(重新提交|提交|再次提交|重新提交审核|已修改)$")
-_CODE = re.compile(r"^(?:随机码|验证码|随机验证码)?\s*[:：]?\s*(\d{4,8})$")
 
 
 def _application_step(ctx: Context, conv: Conversation, content: str) -> list[Reply] | None:
