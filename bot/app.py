@@ -27,6 +27,7 @@ wechat_bp = Blueprint("wechat", __name__)
 def create_app(settings: Settings | None = None, *, start_jobs: bool | None = None) -> Flask:
     settings = settings or load_settings()
     logs.setup(settings.log_level)
+    settings.signing_key  # noqa: B018 - with real credentials and no SECRET_KEY, refuse to start, not at the first link
     app = Flask(__name__)
     # Uploads (media, mobile pages) may be up to the hall's 2 MB plus form overhead; /wechat enforces its own
     # 64 KiB limit while reading the body.
@@ -47,6 +48,8 @@ def create_app(settings: Settings | None = None, *, start_jobs: bool | None = No
     app.register_blueprint(mobile.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(backoffice.bp)
+    from bot import staff_console
+    app.register_blueprint(staff_console.bp)
     if settings.sandbox:
         from bot import emulator, sandbox_liveness, sandbox_pay, simulator
 

@@ -86,3 +86,13 @@ def test_purge_command_runs_against_the_configured_redis(redis_url, tmp_path):
     env = {**ENV, "REDIS_URL": redis_url, "DATA_DIR": str(tmp_path)}
     result = subprocess.run([sys.executable, "-m", "bot.cli", "purge"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "purged" in result.stdout
+
+
+def test_real_credentials_without_a_secret_key_refuse_to_start(redis_url):
+    import pytest
+
+    from bot.app import create_app
+    from bot.config import Settings
+
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        create_app(Settings(redis_url=redis_url, wechat_app_secret="real-secret"))

@@ -155,7 +155,7 @@ def test_template_messages_show_their_values(live):
 
 
 def test_real_credentials_mount_neither_simulator_nor_emulator(make_live):
-    real = make_live(wechat_app_secret="real-secret")
+    real = make_live(wechat_app_secret="real-secret", secret_key="prod-signing-key")
     assert requests.get(f"{real.url}/simulator", timeout=10).status_code == 404
     assert requests.post(f"{real.url}/simulator/api/send", json={"openid": openid(), "kind": "subscribe"}, timeout=10).status_code == 404
     assert requests.get(f"{real.url}/emulator/cgi-bin/token", timeout=10).status_code == 404
@@ -165,7 +165,8 @@ def test_real_credentials_mount_neither_simulator_nor_emulator(make_live):
 def test_simulator_refuses_even_when_mounted_by_hand(redis_url):
     # Defence in depth: a blueprint registered by mistake on a production app still answers nothing.
     port = free_port()
-    app: Flask = create_app(make_settings(redis_url, port, wechat_app_secret="real-secret"), start_jobs=False)
+    app: Flask = create_app(make_settings(redis_url, port, wechat_app_secret="real-secret", secret_key="prod-signing-key"),
+                            start_jobs=False)
     app.register_blueprint(simulator.bp)
     server = LiveServer(app, port)
     try:
