@@ -29,6 +29,8 @@ class Conversation(BaseModel):
     agent_until: float | None = None
     # Messages in a row the bot did not understand; a human is offered at the configured count.
     misses: int = 0
+    # While correcting a rejected application: its number (确认 updates it instead of creating a new one).
+    editing: str | None = None
     # The user's last few messages, masked, for the agent who takes over.
     recent: list[str] = Field(default_factory=list)
 

@@ -66,6 +66,8 @@ def answer_text(raw: str, ctx: Context) -> list[Reply]:
         return [Transfer(ctx.services.settings.wechat_kf_account)]
     had_draft = conv.dialog is not None
     replies = _route(content, ctx, conv)
+    if conv.dialog is None:
+        conv.editing = None  # corrections end with the dialogue, whether confirmed or dropped
     save_conversation(ctx, conv)
     # The 24 h reminder follows drafts; only messages that touch a form pay the extra round trip.
     if conv.dialog is not None:
@@ -95,10 +97,11 @@ def _route(content: str, ctx: Context, conv: Conversation) -> list[Reply]:
         # A service word typed mid-form is never taken as a field value: answer it, then ask again.
         return my_applications(ctx) + [Text(r) for r in dialogs.reprompt(conv.dialog, _dialog_context(ctx))]
 
+    answers = dict(conv.dialog.answers) if conv.dialog is not None else {}
     result = dialogs.handle(conv.dialog, content, _dialog_context(ctx))
     if result.claimed:
         conv.dialog = result.state
-        return [Text(r) for r in result.replies] + _apply_effects(result.effects, ctx, conv)
+        return [Text(r) for r in result.replies] + _apply_effects(result.effects, ctx, conv, answers)
 
     if _HANDOFF.match(content):
         return handoff(ctx, conv, "用户要求人工")
@@ -154,6 +157,8 @@ def _application_step(ctx: Context, conv: Conversation, content: str) -> list[Re
         return steps.pay_link(ctx.services, record) if method == "online" else steps.transfer_details(ctx.services, record)
     if record.status == "rejected" and _RESUBMIT.match(content):
         return steps.resubmit(ctx.services, record, ctx.now)
+    if record.status == "rejected" and content.startswith(("修改", "更改")):
+        return _start_corrections(ctx, conv, record, content)
     if record.status == "financial_auth_failed":
         if _LEGAL_PERSON.match(content):
             # Legal-person authentication is not open on every platform: a human arranges it.
@@ -222,11 +227,14 @@ def _dialog_context(ctx: Context) -> dialogs.DialogContext:
     return dialog_context(ctx.services.settings.base_url, ctx.services.faq.hook, ctx.now)
 
 
-def _apply_effects(effects: list[object], ctx: Context, conv: Conversation) -> list[Reply]:
+def _apply_effects(effects: list[object], ctx: Context, conv: Conversation,
+                   answers: dict[str, Any] | None = None) -> list[Reply]:
     out: list[Reply] = []
     for effect in effects:
-        if isinstance(effect, dialogs.Submit):
-            record = _create_record(ctx, effect.application)
+        if isinstance(effect, dialogs.Submit) and conv.editing:
+            out += _save_corrections(ctx, conv, effect.application, answers or {})
+        elif isinstance(effect, dialogs.Submit):
+            record = _create_record(ctx, effect.application, answers or {})
             conv.latest_application = record.number
             out += [Text(r) for r in dialogs.submitted_replies(effect.application, record.number)]
             out += print_links(ctx, record)
@@ -235,10 +243,11 @@ def _apply_effects(effects: list[object], ctx: Context, conv: Conversation) -> l
     return out
 
 
-def _create_record(ctx: Context, application: dialogs.Application) -> ApplicationRecord:
+def _create_record(ctx: Context, application: dialogs.Application, answers: dict[str, Any]) -> ApplicationRecord:
     store = ctx.services.store
     number = store.new_application_number("SZ", ctx.now.strftime("%Y%m%d"))
-    data = application.model_dump(mode="json")
+    # The form's own answers too: after a rejection the user corrects named fields in the same dialogue.
+    data = {**application.model_dump(mode="json"), "answers": answers}
     record = ApplicationRecord(
         number=number,
         openid=ctx.openid,
@@ -253,6 +262,39 @@ def _create_record(ctx: Context, application: dialogs.Application) -> Applicatio
     )
     store.save_record(record)
     return record
+
+
+def _start_corrections(ctx: Context, conv: Conversation, record: ApplicationRecord, content: str) -> list[Reply]:
+    """修改 X on a rejected application: reopen its confirmed answers at the summary and let the dialogue
+    change exactly what the user names; 确认 then updates this record (see _save_corrections)."""
+    stored = record.data.get("answers")
+    if not stored:
+        return [Text(messages.CORRECTIONS_UNAVAILABLE)]
+    conv.dialog = dialogs.DialogState(form="application", answers=stored, confirming=True)
+    conv.editing = record.number
+    result = dialogs.handle(conv.dialog, content, _dialog_context(ctx))
+    conv.dialog = result.state
+    return [Text(r) for r in result.replies]
+
+
+def _save_corrections(ctx: Context, conv: Conversation, application: dialogs.Application,
+                      answers: dict[str, Any]) -> list[Reply]:
+    number, conv.editing = conv.editing, None
+    keep = ("payment", "identity", "code", "rejection", "shipment", "notifications")
+
+    def change(record: ApplicationRecord) -> None:
+        if record.status != "rejected":
+            raise documents.UploadsClosed(record.status)
+        kept = {k: record.data[k] for k in keep if k in record.data}
+        record.data = {**application.model_dump(mode="json"), "answers": answers, **kept}
+        record.updated_at = ctx.now
+        record.history.append(HistoryEntry(at=ctx.now, by="applicant", status="rejected", note="按驳回意见修改填写内容"))
+
+    try:
+        ctx.services.store.update_record(number or "", change)
+    except (KeyError, documents.UploadsClosed):
+        return [Text(messages.CORRECTIONS_CLOSED)]
+    return [Text(messages.CORRECTIONS_SAVED)]
 
 
 def _profile(ctx: Context, conv: Conversation) -> FaqProfile | None:

@@ -163,3 +163,32 @@ def test_legal_person_authentication_goes_to_a_human(live, redis_client):
     _pay_in_sandbox(live, user)
     _act(live, number, "financial-auth", passed=False, reason="多次不通过")
     assert user.text("法人认证").msg_type == "transfer_customer_service"
+
+
+def test_reject_naming_a_field_the_user_corrects_it_in_chat_and_resubmits(live, redis_client, worker):
+    user, number = at_payment_step(live, redis_client)
+    user.text("2")
+    _act(live, number, "confirm-transfer")
+    _act(live, number, "reject", reason="经办人手机号未实名")
+    asked = user.text("修改 经办人手机")
+    assert asked.status == 200 and "手机" in asked.text
+    user.text("13600136001")
+    assert "修改已保存" in user.text("确认").text
+    record = live.services.store.record(number)
+    assert record.status == "rejected" and record.data["handler"]["mobile"] == "13600136001"
+    assert len(live.services.store.records(user.openid)) == 1  # the same application, not a new one
+    assert "已重新提交" in user.text("重新提交").text
+    assert _act(live, number, "approve").json()["status"] == "approved"
+
+
+def test_cancelling_a_correction_leaves_the_application_as_it_was(live, redis_client):
+    user, number = at_payment_step(live, redis_client)
+    user.text("2")
+    _act(live, number, "confirm-transfer")
+    _act(live, number, "reject", reason="经办人手机号未实名")
+    before = live.services.store.record(number).data["handler"]
+    user.text("修改 经办人手机")
+    user.text("取消")
+    user.text("是")
+    assert live.services.store.record(number).data["handler"] == before
+    assert json.loads(redis_client.get(f"conv:{{{user.openid}}}") or b"{}").get("editing") is None
