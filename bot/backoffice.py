@@ -66,6 +66,18 @@ def list_applications() -> Response:
     return jsonify({"applications": found})
 
 
+@bp.get("/handoffs")
+def handoffs() -> Response:
+    """Chats handed to agents, newest first, with the context an agent needs first (personal data masked)."""
+    import json
+
+    from bot.agents import HANDOFF_LOG
+
+    limit = min(request.args.get("limit", type=int, default=50), 500)
+    _audit("handoffs", None, "200")
+    return jsonify({"handoffs": [json.loads(x) for x in _svc().redis.lrange(HANDOFF_LOG, 0, limit - 1)]})
+
+
 @bp.get("/applications/<number>")
 def read_application(number: str) -> Response:
     record = _svc().store.record(number)

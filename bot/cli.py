@@ -188,7 +188,7 @@ def review_cmd(args: argparse.Namespace) -> int:
                          ensure_ascii=False, indent=2))
         return 0
     body = {k: v for k, v in {"reason": args.reason, "note": args.note, "carrier": args.carrier,
-                               "tracking": args.tracking, "code": args.code}.items() if v is not None}
+                               "tracking": args.tracking, "code": args.code, "url": args.url}.items() if v is not None}
     if args.passed is not None:
         body["passed"] = args.passed == "yes"
     if args.fix_documents:
@@ -241,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.set_defaults(func=menu)
     p = sub.add_parser("review", help="staff actions: list, show, approve, reject, confirm-transfer, financial-auth, ship, refund, code")
     p.add_argument("action", choices=["list", "show", "approve", "reject", "confirm-transfer", "financial-auth", "ship",
-                                      "refund", "code"])
+                                      "refund", "code", "invoice"])
     p.add_argument("number", nargs="?")
     p.add_argument("--status", help="with list: only this status")
     p.add_argument("--reason")
@@ -250,6 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--carrier")
     p.add_argument("--tracking")
     p.add_argument("--code")
+    p.add_argument("--url", help="with invoice: the e-invoice link")
     p.add_argument("--passed", choices=["yes", "no"], help="with financial-auth")
     p.set_defaults(func=review_cmd)
     p = sub.add_parser("remind", help="remind users of drafts left unfinished for 24 h (run hourly)")

@@ -120,9 +120,23 @@ def set_code(svc: Services, number: str, staff: str, body: dict[str, Any]) -> Ou
     return Outcome(svc.store.record(number), None)  # type: ignore[arg-type]
 
 
+def invoice(svc: Services, number: str, staff: str, body: dict[str, Any]) -> Outcome:
+    """The e-invoice is issued: keep its link and tell the applicant (no lifecycle move)."""
+    url = _need(body, "url")
+    if not url.startswith(("https://", "http://")):
+        raise ReviewError(400, "'url' must be an http(s) link")
+    if svc.store.record(number) is None:
+        raise ReviewError(404, f"no application {number}")
+
+    def keep(record: ApplicationRecord) -> None:
+        record.data["invoice_url"] = url
+
+    return Outcome(svc.store.update_record(number, keep), "invoice_ready")
+
+
 ACTIONS: dict[str, Callable[[Services, str, str, dict[str, Any]], Outcome]] = {
     "approve": approve, "reject": reject, "confirm-transfer": confirm_transfer, "financial-auth": financial_auth,
-    "ship": ship, "refund": refund, "code": set_code,
+    "ship": ship, "refund": refund, "code": set_code, "invoice": invoice,
 }
 
 

@@ -166,6 +166,8 @@ def tell(svc: Services, record: ApplicationRecord, kind: str) -> str:
         params["fix"] = ("请在公众号回复“我的申请”，按提示修改：" + "、".join(fixes)) if fixes else "请在公众号回复“我的申请”查看并修改。"
     elif kind == "financial_auth_failed":
         params["reason"] = record.history[-1].note if record.history else ""
+    elif kind == "invoice_ready":
+        params["url"] = str(record.data.get("invoice_url", ""))
     elif kind == "shipped":
         shipment = record.data.get("shipment") or {}
         params.update(carrier=shipment.get("carrier", ""), tracking_no=shipment.get("tracking", ""))

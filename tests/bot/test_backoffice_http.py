@@ -192,3 +192,18 @@ def test_cancelling_a_correction_leaves_the_application_as_it_was(live, redis_cl
     user.text("是")
     assert live.services.store.record(number).data["handler"] == before
     assert json.loads(redis_client.get(f"conv:{{{user.openid}}}") or b"{}").get("editing") is None
+
+
+def test_invoice_ready_is_told_with_its_link(live, redis_client, worker):
+    user, number = at_payment_step(live, redis_client)
+    resp = _act(live, number, "invoice", url="https://fapiao.example.com/SZ-0001.pdf")
+    assert resp.status_code == 200
+    assert "https://fapiao.example.com/SZ-0001.pdf" in _told(user, "电子发票")
+    assert _act(live, number, "invoice", url="javascript:alert(1)").status_code == 400
+
+
+def test_agents_context_is_in_the_back_office(live, redis_client, user):
+    user.text("人工")
+    handoffs = requests.get(f"{live.url}/api/v1/handoffs", headers=AUTH).json()["handoffs"]
+    assert handoffs and handoffs[0]["reason"] == "用户要求人工"
+    assert requests.get(f"{live.url}/api/v1/handoffs").status_code == 401
