@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import struct
 import time
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -91,7 +92,8 @@ class Gateway:
                 xml = self.crypto.decrypt_message(xml, args.get("msg_signature", ""), timestamp, nonce)
             except (InvalidSignatureException, InvalidAppIdException):
                 raise CallbackError(403, "bad msg_signature or appid") from None
-            except (ValueError, KeyError, TypeError, UnicodeError) as exc:
+            except (ValueError, LookupError, TypeError, UnicodeError, struct.error) as exc:
+                # wechatpy lets IndexError / struct.error out of a ciphertext that is too short or malformed.
                 raise CallbackError(400, f"undecryptable payload ({type(exc).__name__})") from None
             xml = safe_xml(xml.encode("utf-8") if isinstance(xml, str) else xml)
         try:
