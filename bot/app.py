@@ -134,6 +134,12 @@ def _turn(svc: services_mod.Services, gateway: Gateway, inbound: Inbound) -> tup
         return 403, "", "-"
     if not admission.first_time:
         return 200, admission.cached_reply or "success", "retry"
+    if admission.flooding:
+        # One user's flood costs one round trip per message and never reaches a handler or the user's lock,
+        # so it can't slow anyone else down. Only the first message over the limit in a window is answered.
+        over = svc.store.redis.incr(f"rate-note:{{{inbound.openid}}}")
+        svc.store.redis.expire(f"rate-note:{{{inbound.openid}}}", svc.settings.rate_limit_window_s)
+        return 200, gateway.render(Text(messages.TOO_FAST), inbound) if over == 1 else "success", "rate-limited"
     turn = svc.store.turn(inbound.openid, inbound.dedup_id)
     ctx = handlers.Context(openid=inbound.openid, turn=turn, services=svc, now=datetime.now())
     try:

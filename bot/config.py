@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     reply_deadline_s: float = 4.0
     redis_timeout_s: float = 1.0
     conversation_ttl_s: int = 7 * 24 * 3600
+    # Per-user flood control: at most this many messages per window (0 = off). Counted in the admission round trip.
+    rate_limit_messages: int = 20
+    rate_limit_window_s: int = 10
     dedup_ttl_s: int = 600
     lock_ttl_ms: int = 10_000
 

@@ -127,3 +127,5 @@ FINANCE_RESUBMITTED = (
 )
 APPROVED_NEXT = "审核已通过 ✓ 证书制作完成后将快递寄出（邮费到付），寄出后会通知您快递单号。"
 SHIPPED_NEXT = "证书已寄出：{carrier} {tracking}（邮费到付），请注意查收。"
+
+TOO_FAST = "您发送得太快了，请稍等几秒再发。"

@@ -78,6 +78,10 @@ def number_key(number: str) -> str:
     return f"appnum:{{{number}}}"
 
 
+def rate_key(openid: str, window: int) -> str:
+    return f"rate:{{{openid}}}:{window}"
+
+
 def nonce_key(nonce: str) -> str:
     return f"nonce:{{{nonce}}}"
 
@@ -91,6 +95,7 @@ class Admission:
     nonce_fresh: bool
     first_time: bool
     cached_reply: str | None = None
+    flooding: bool = False
 
 
 # Save (or delete) the state, cache the reply for retries and release the lock, but only while we still
@@ -163,13 +168,18 @@ class Store:
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(nonce_key(nonce), ident, nx=True, ex=s.nonce_ttl_s)
         pipe.set(seen_key(openid, message_id), b"", nx=True, ex=s.dedup_ttl_s)
-        nonce_ok, first = pipe.execute()
+        if s.rate_limit_messages:
+            window = rate_key(openid, int(time.time()) // s.rate_limit_window_s)
+            pipe.incr(window)
+            pipe.expire(window, s.rate_limit_window_s * 2)
+        nonce_ok, first, *counted = pipe.execute()
         if not nonce_ok and self.redis.get(nonce_key(nonce)) != ident:
             if first:  # a replayed request must not burn the claim of a message WeChat has yet to send
                 self.redis.delete(seen_key(openid, message_id))
             return Admission(nonce_fresh=False, first_time=False)
         if first:
-            return Admission(nonce_fresh=True, first_time=True)
+            flooding = bool(counted) and counted[0] > s.rate_limit_messages
+            return Admission(nonce_fresh=True, first_time=True, flooding=flooding)
         cached = self.redis.get(seen_key(openid, message_id))
         return Admission(nonce_fresh=True, first_time=False, cached_reply=cached.decode() if cached else None)
 
