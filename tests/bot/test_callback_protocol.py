@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -57,9 +58,10 @@ def test_timestamp_inside_the_window_is_accepted(user):
 
 
 def test_a_nonce_reused_for_another_message_is_a_replay(user, redis_client):
-    first = user.text("帮助", nonce="nonce-replay-1")
+    nonce = f"replay-{uuid.uuid4().hex[:12]}"  # unique: a shared Redis remembers nonces for 300 s across runs
+    first = user.text("帮助", nonce=nonce)
     assert first.status == 200
-    replay = user.text("另一条消息", nonce="nonce-replay-1")
+    replay = user.text("另一条消息", nonce=nonce)
     assert replay.status == 403
 
 
