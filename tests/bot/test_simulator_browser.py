@@ -98,7 +98,8 @@ def test_chat_in_the_browser(live, browser_page, tmp_path):
     page.set_input_files("#file", str(photo))
     expect(page.locator(".row.me .bubble.photo img")).to_have_count(1)
     expect(bot_bubbles).to_have_count(6)
-    assert page.evaluate("document.querySelector('.row.me .bubble.photo img').naturalWidth") > 0
+    # The bubble appears before its image has loaded: wait for the load, not for luck.
+    page.wait_for_function("document.querySelector('.row.me .bubble.photo img').naturalWidth > 0", timeout=15_000)
 
     # What the service pushes through the customer-service API turns up by polling.
     live.services.wechat.message.send_text(openid, "【深圳CA】您的证书申请已提交，审核结果会在这里通知您。")
