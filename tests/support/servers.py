@@ -35,15 +35,19 @@ def redis_binary() -> str:
 
 @dataclass
 class RedisProcess:
-    """A private redis-server on a free port, which a test may stop and start again."""
+    """A private redis-server on a free port, which a test may stop and start again, or pause (a hung server).
+
+    `persistent` runs it like production (an fsync'ed append-only file), so what was written survives a
+    restart on the same port."""
 
     port: int
     dir: str
     proc: subprocess.Popen | None = None
+    persistent: bool = False
 
     @classmethod
-    def start_new(cls) -> "RedisProcess":
-        server = cls(port=free_port(), dir=tempfile.mkdtemp(prefix="szca-redis-"))
+    def start_new(cls, persistent: bool = False) -> "RedisProcess":
+        server = cls(port=free_port(), dir=tempfile.mkdtemp(prefix="szca-redis-"), persistent=persistent)
         server.start()
         return server
 
@@ -53,8 +57,8 @@ class RedisProcess:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir],
+            [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir", self.dir,
+             *(["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port)
@@ -68,9 +72,19 @@ class RedisProcess:
 
     def stop(self) -> None:
         if self.proc is not None:
+            self.resume()  # a paused server cannot act on SIGTERM
             self.proc.terminate()
             self.proc.wait(timeout=10)
             self.proc = None
+
+    def pause(self) -> None:
+        """SIGSTOP: the port still accepts connections, but nothing is answered (a hung server)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGCONT)
 
 
 class LiveServer:

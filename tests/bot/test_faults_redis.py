@@ -1,0 +1,148 @@
+"""Redis failing under a running service: stopped, hung (SIGSTOP) and stopped mid-run under load. Every callback
+still answers within WeChat's 5 s with the apology and never a 500; when Redis is back the dialogues continue
+where they were, and nothing is half-written. A private, persistent redis-server per test (never the shared one)."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import pytest
+import redis as redis_lib
+
+from bot import messages
+from bot.simclient import Reply, WeChatUser
+from bot.store import RECORD_INDEX, conv_key, lock_key, number_key, record_key, records_key
+from tests.bot.test_application_http import CASES, fill
+from tests.conftest import wait_for
+from tests.dialogs.conftest import TYPICAL
+from tests.support.servers import LiveServer, RedisProcess
+
+ANSWERS = {**TYPICAL, **CASES["org"], "confirm": "确认"}
+PROMISE_S = 5.0  # WeChat gives up after 5 s
+
+
+@pytest.fixture
+def private() -> Iterator[RedisProcess]:
+    server = RedisProcess.start_new(persistent=True)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def app(private: RedisProcess, make_live) -> LiveServer:
+    return make_live(redis_url=private.url)
+
+
+@pytest.fixture
+def client(private: RedisProcess) -> redis_lib.Redis:
+    return redis_lib.Redis.from_url(private.url, socket_timeout=2)
+
+
+def dialog(client: redis_lib.Redis, openid: str) -> dict | None:
+    raw = client.get(conv_key(openid))
+    return json.loads(raw).get("dialog") if raw else None
+
+
+def next_key(d: dict) -> str:
+    return "confirm" if d.get("confirming") else re.sub(r"\.\d+\.", ".", d["cursor"])
+
+
+def answer_steps(user: WeChatUser, client: redis_lib.Redis, steps: int) -> None:
+    for _ in range(steps):
+        reply = user.text(ANSWERS[next_key(dialog(client, user.openid))])
+        assert reply.status == 200 and reply.text != messages.APOLOGY
+
+
+def timed(user: WeChatUser, text: str) -> tuple[Reply, float]:
+    started = time.monotonic()
+    reply = user.text(text)
+    return reply, time.monotonic() - started
+
+
+def assert_apology(reply: Reply, elapsed: float) -> None:
+    assert reply.status == 200, reply.status
+    assert reply.text == messages.APOLOGY and "400-112-3838" in reply.text
+    assert elapsed < PROMISE_S, f"{elapsed:.2f} s"
+
+
+def same_user(user: WeChatUser) -> WeChatUser:
+    """The same WeChat user on another HTTP session: requests sessions are not shared across threads."""
+    return WeChatUser(user.base_url, openid=user.openid)
+
+
+def during_outage(users: list[WeChatUser], before: dict[str, dict], per_user: int = 3) -> None:
+    """Each user sends, from several threads at once, the answer the bot is waiting for and a question."""
+    jobs = [(same_user(u), t) for u in users
+            for t in [ANSWERS[next_key(before[u.openid])]] * (per_user - 1) + ["PIN码怎么获取"]]
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        for reply, elapsed in pool.map(lambda job: timed(*job), jobs):
+            assert_apology(reply, elapsed)
+
+
+def start_dialogues(app: LiveServer, client: redis_lib.Redis, n: int, steps: int) -> list[WeChatUser]:
+    users = [WeChatUser(app.url) for _ in range(n)]
+    for i, u in enumerate(users):
+        u.text("申请证书")
+        answer_steps(u, client, steps + i)  # users at different fields
+    return users
+
+
+def resume_and_finish(users: list[WeChatUser], client: redis_lib.Redis, before: dict[str, dict]) -> None:
+    for u in users:
+        # the outage changed nothing: the same field is still asked, with the same answers
+        assert dialog(client, u.openid) == before[u.openid]
+        # the first message after the outage is handled normally (no stale pooled connection) and moves on
+        key = next_key(before[u.openid])
+        reply = u.text(ANSWERS[key])
+        assert reply.status == 200 and reply.text != messages.APOLOGY
+        after = dialog(client, u.openid)
+        assert key in after["answers"] and next_key(after) != key
+        fill(u, client, ANSWERS)
+        done = u.text("确认")
+        number = re.search(r"SZ\d{14}", done.text).group(0)
+        assert_whole(client, u.openid, [number])
+
+
+def assert_whole(client: redis_lib.Redis, openid: str, numbers: list[str]) -> None:
+    """The user's records are complete where they exist: record, owner's list, number index and global index
+    together; no lock left behind."""
+    assert client.get(lock_key(openid)) is None
+    listed = sorted(n.decode() for n in client.zrange(records_key(openid), 0, -1))
+    assert listed == sorted(numbers)
+    for number in numbers:
+        assert json.loads(client.get(record_key(openid, number)))["number"] == number
+        assert client.get(number_key(number)) == openid.encode()
+        assert client.zscore(RECORD_INDEX, number) is not None
+
+
+def test_redis_stopped_then_restarted(private, app, client):
+    users = start_dialogues(app, client, 3, 4)
+    before = {u.openid: dialog(client, u.openid) for u in users}
+    private.stop()
+    during_outage(users, before)
+    private.start()
+    resume_and_finish(users, client, before)
+
+
+
+def test_redis_hung_then_resumed(private, app, client):
+    users = start_dialogues(app, client, 3, 4)
+    before = {u.openid: dialog(client, u.openid) for u in users}
+    private.pause()
+    try:
+        # more messages at once than the callback's thread pool has threads: the socket timeout frees them
+        during_outage(users, before, per_user=8)
+    finally:
+        private.resume()
+    # the pool is not left clogged: new users at once are answered normally within the promise
+    newcomers = [WeChatUser(app.url) for _ in range(12)]
+    with ThreadPoolExecutor(len(newcomers)) as pool:
+        for reply, elapsed in pool.map(lambda u: timed(u, "帮助"), newcomers):
+            assert reply.status == 200 and "申请证书" in reply.text and elapsed < PROMISE_S
+    resume_and_finish(users, client, before)
