@@ -96,16 +96,20 @@ class WeChatUser:
     def post_xml(self, xml: str, *, encrypt: bool | None = None, nonce: str | None = None,
                  timestamp: int | None = None, query: dict[str, str] | None = None) -> Reply:
         encrypt = bool(self.aes_key) if encrypt is None else encrypt
-        params = query or self.signed_query(nonce, timestamp)
-        body = xml
-        if encrypt:
-            crypto = WeChatCrypto(self.token, self.aes_key, self.app_id)
-            envelope = xmltodict.parse(crypto.encrypt_message(xml, params["nonce"], params["timestamp"]))["xml"]
-            params = {**params, "encrypt_type": "aes", "msg_signature": envelope["MsgSignature"]}
-            body = f"<xml><ToUserName>{_cdata(self.account)}</ToUserName><Encrypt>{_cdata(envelope['Encrypt'])}</Encrypt></xml>"
-        resp = self.http.post(f"{self.base_url}/wechat", params=params, data=body.encode("utf-8"),
+        params, body = self.envelope(xml, encrypt=encrypt, query=query or self.signed_query(nonce, timestamp))
+        resp = self.http.post(f"{self.base_url}/wechat", params=params, data=body,
                               headers={"Content-Type": "text/xml"}, timeout=self.timeout)
         return self._reply(resp, encrypt, params)
+
+    def envelope(self, xml: str, *, encrypt: bool, query: dict[str, str]) -> tuple[dict[str, str], bytes]:
+        """The query string and body WeChat would POST for this message (safe mode: encrypted and signed)."""
+        if not encrypt:
+            return query, xml.encode("utf-8")
+        crypto = WeChatCrypto(self.token, self.aes_key, self.app_id)
+        envelope = xmltodict.parse(crypto.encrypt_message(xml, query["nonce"], query["timestamp"]))["xml"]
+        params = {**query, "encrypt_type": "aes", "msg_signature": envelope["MsgSignature"]}
+        body = f"<xml><ToUserName>{_cdata(self.account)}</ToUserName><Encrypt>{_cdata(envelope['Encrypt'])}</Encrypt></xml>"
+        return params, body.encode("utf-8")
 
     def _reply(self, resp: requests.Response, encrypted: bool, params: dict[str, str]) -> Reply:
         body = resp.text
