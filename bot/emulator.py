@@ -2,7 +2,11 @@
 so pushes take the production code path.  Never mounted with real credentials.
 
 Faults can be injected (POST /emulator/_faults) to exercise retries: a share of failing calls, token errors,
-a fixed error code, a delay.
+a fixed error code, a delay.  A delay models one of two timeouts the client cannot tell apart:
+`delay_where: "before"` (default) holds the call and then answers 504 without delivering (a slow gateway that
+gave up); `"after"` delivers, then holds the answer (WeChat sent it but our read timed out).  `delay_calls`
+bounds how many calls are delayed (unset: all), `token_errors` how many answer 40001; both are counted down
+atomically, so concurrent workers see exactly that many.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import secrets
 import time
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 
 bp = Blueprint("emulator", __name__)
 
@@ -21,6 +25,8 @@ TOKEN_TTL_S = 7200
 MEDIA_TTL_S = 3 * 24 * 3600
 OUTBOX = "emu:outbox"
 FAULTS = "emu:faults"
+# Counted-down faults live in their own keys: DECR is atomic where a read-modify-write of FAULTS is not.
+BUDGETS = ("token_errors", "delay_calls")
 
 
 def _svc() -> Any:
@@ -36,15 +42,23 @@ def _faults() -> dict[str, Any]:
     return json.loads(raw) if raw else {}
 
 
+def _spend(name: str) -> bool:
+    """One unit of a counted-down fault, if any is left."""
+    return int(_svc().redis.decr(f"emu:budget:{name}")) >= 0
+
+
 def _check_call() -> Response | None:
     """Token check and injected faults, applied to every API call but the token endpoint."""
     r = _svc().redis
     faults = _faults()
-    if faults.get("delay_s"):
-        time.sleep(float(faults["delay_s"]))
-    if faults.get("token_errors", 0) > 0:
-        faults["token_errors"] -= 1
-        r.set(FAULTS, json.dumps(faults))
+    if faults.get("delay_s") and ("delay_calls" not in faults or _spend("delay_calls")):
+        r.incr("emu:count:delayed")
+        if faults.get("delay_where", "before") == "after":
+            g.delay_after_s = float(faults["delay_s"])  # _record holds the answer once the message is out
+        else:
+            time.sleep(float(faults["delay_s"]))
+            return Response("gateway timeout", status=504)
+    if faults.get("token_errors") and _spend("token_errors"):
         r.incr("emu:count:token_error")
         return _err(40001, "invalid credential, access_token is invalid or not latest")
     token = request.args.get("access_token", "")
@@ -74,6 +88,8 @@ def _record(kind: str, payload: dict[str, Any]) -> int:
     r = _svc().redis
     seq = int(r.incr("emu:seq"))
     r.rpush(OUTBOX, json.dumps({"id": seq, "kind": kind, "at": time.time(), **payload}, ensure_ascii=False))
+    if delay := g.get("delay_after_s"):
+        time.sleep(delay)
     return seq
 
 
@@ -172,14 +188,17 @@ def outbox() -> Response:
 @bp.post("/_faults")
 def set_faults() -> Response:
     faults = request.get_json(force=True, silent=True) or {}
-    _svc().redis.set(FAULTS, json.dumps(faults))
+    r = _svc().redis
+    r.set(FAULTS, json.dumps(faults))
+    for name in BUDGETS:
+        r.set(f"emu:budget:{name}", int(faults.get(name) or 0))
     return jsonify(faults)
 
 
 @bp.get("/_stats")
 def stats() -> Response:
     r = _svc().redis
-    names = ("token", "token_error", "failed")
+    names = ("token", "token_error", "failed", "delayed")
     return jsonify({n: int(r.get(f"emu:count:{n}") or 0) for n in names} | {"sent": r.llen(OUTBOX)})
 
 
