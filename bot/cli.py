@@ -33,9 +33,8 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
-    from rq import Worker
-
     from bot import services
+    from bot.jobs import BotWorker
     from bot.config import load_settings
 
     settings = load_settings()
@@ -46,7 +45,7 @@ def worker(args: argparse.Namespace) -> int:
     from bot import logs
 
     logs.setup(settings.log_level)
-    Worker([svc.queue], connection=svc.redis).work(with_scheduler=True, burst=args.burst,
+    BotWorker([svc.queue], connection=svc.redis).work(with_scheduler=True, burst=args.burst,
                                                     logging_level=settings.log_level)
     return 0
 

@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     wechat_aes_key: str | None = None
     # Unset: WeChat's own API, or the built-in emulator when running on dev credentials.
     wechat_api_base_url: str | None = None
+    # Each WeChat API call (connect, then each read) gives up after this long; a job retries it later.
+    wechat_timeout_s: float = 3.0
+    # Back-off of a failed job, one entry per retry (JOB_RETRY_INTERVALS_S='[0, 0]' in tests). Eight retries over
+    # about 40 minutes: with WeChat failing 30 % of calls, one push in 50 000 is given up instead of one in 400.
+    job_retry_intervals_s: list[int] = [2, 10, 30, 60, 120, 300, 600, 1200]
     # WeChat's OAuth authorize page (the emulator's in tests).
     wechat_oauth_url: str = "https://open.weixin.qq.com/connect/"
     # Back-office API: staff name -> bearer token (env STAFF_TOKENS as JSON). Empty: the API refuses everyone.

@@ -1,17 +1,30 @@
 """Work that must not hold up the 5-second callback answer: pushes through the customer-service API.
-Runs on RQ (`szca-bot worker`); with the embedded Redis, on a worker thread inside the serving process."""
+Runs on RQ (`szca-bot worker`); with the embedded Redis, on a worker thread inside the serving process.
+
+Delivery is at least once: a send is leased (a Redis mark naming the process), the lease becomes "sent" after
+WeChat's answer, and a run that finds the lease of a dead process sends again.  WeChat's send has no
+idempotency key, so a process killed (or a read timed out) after WeChat took the message but before the
+"sent" mark sends it twice; a doubled notice is better than a lost one.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
+from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+import redis
 import requests
-from rq import Queue, Retry, SimpleWorker
+from rq import Queue, Retry, SimpleWorker, Worker
+from rq.exceptions import NoSuchJobError
+from rq.executions import Execution
+from rq.job import Job, JobStatus
 from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 from wechatpy.exceptions import WeChatClientException
@@ -31,14 +44,99 @@ log = logging.getLogger(__name__)
 
 # WeChat answers these when a push can never succeed; retrying would only delay the others.
 PERMANENT_ERRORS = frozenset({43004, 45015, 45047, 40003})
-RETRY = Retry(max=4, interval=[2, 10, 30, 120])
 PUSH_MARK_TTL_S = 2 * 24 * 3600
+SENDING, SENT = "sending", "sent"
+# A send lease outlives any live send: two calls and a token refresh, each bounded by the client's timeout.
+LEASE_S = 60
+# RQ cleans its registries every 10 minutes by default; a dead machine's jobs and its scheduler lock would wait
+# that long.  Cleaning is a handful of Redis calls.
+MAINTENANCE_INTERVAL_S = 60
 
 
-def enqueue(queue: Queue, fn: Any, *args: Any) -> None:
+class BotQueue(Queue):
+    """The bot's queue: every job carries the retry policy of the settings (tests shorten the back-off)."""
+
+    def __init__(self, *args: Any, retry_intervals: Sequence[int], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.retry = Retry(max=len(retry_intervals), interval=list(retry_intervals))
+
+
+def enqueue(queue: BotQueue, fn: Any, *args: Any) -> None:
     # RQ logs a job's description, by default the call with its arguments: message texts, mobiles, OCR'd ID
     # numbers. Name the function only.
-    queue.enqueue(fn, *args, retry=RETRY, description=f"{fn.__module__}.{fn.__name__}")
+    queue.enqueue(fn, *args, retry=queue.retry, description=f"{fn.__module__}.{fn.__name__}")
+
+
+# --- at least once, and no more than that -------------------------------------------------------------------
+
+def host_identity() -> str | None:
+    """This boot of this machine and this PID namespace: where a PID names one process.  None without /proc."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        return f"{boot}/{os.readlink('/proc/self/ns/pid')}"
+    except OSError:
+        return None
+
+
+def process_gone(identity: str | None, pid: int) -> bool:
+    """Provably dead: on this machine (same identity) and the PID is free or a zombie.  A reused PID reads as
+    alive, which only delays recovery to RQ's own heartbeat expiry."""
+    if identity is None or identity != host_identity() or pid <= 0:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def _holder() -> str:
+    return f"{host_identity()}|{os.getpid()}"
+
+
+def _holder_gone(holder: str) -> bool:
+    identity, _, pid = holder.rpartition("|")
+    return pid.isdigit() and process_gone(identity, int(pid))
+
+
+# Take the mark over from a dead holder only if it still names that holder: two re-runs cannot both win.
+_TAKE_OVER = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0
+"""
+
+
+def claim(client: redis.Redis, mark: str) -> str | None:
+    """Lease `mark` for one send: None when this run is to send, else the mark's final state ("sent", or a
+    kept failure).  A lease held by a live run is waited out; one held by a dead process is taken over."""
+    lease = f"{SENDING} {_holder()}"
+    deadline = time.monotonic() + LEASE_S + 5
+    while True:
+        if client.set(mark, lease, nx=True, ex=LEASE_S):
+            return None
+        state = (client.get(mark) or b"").decode()
+        if state and not state.startswith(f"{SENDING} "):
+            return state  # final, or a bare "sending" of the at-most-once marks before leases
+        if state and _holder_gone(state.partition(" ")[2]) and client.eval(_TAKE_OVER, 1, mark, state, lease, LEASE_S):
+            log.info("took over the send of a dead process")
+            return None
+        if time.monotonic() > deadline:
+            raise TimeoutError("a send lease was held past its expiry")
+        time.sleep(0.2)
+
+
+def settle(client: redis.Redis, mark: str, state: str, ttl_s: int) -> None:
+    client.set(mark, state, ex=ttl_s)
+
+
+def release(client: redis.Redis, mark: str) -> None:
+    """The send failed in a way worth retrying: the next run sends."""
+    client.delete(mark)
 
 
 def enqueue_push(queue: Queue, openid: str, replies: list[Reply], key: str) -> None:
@@ -85,9 +183,12 @@ def receive_document(openid: str, number: str, media_id: str, key: str) -> str |
     record, data, checked = got
     left = documents.missing(record)
     candidates = left or documents.required(record)
-    # One document missing: that is what the user is sending (fewer questions); otherwise only a sure
-    # recognition decides, and the user is asked.
-    doc = left[0] if len(left) == 1 else documents.recognise(svc.ocr, record, data, candidates)
+    digest = hashlib.sha256(data).hexdigest()
+    # These very bytes already kept (this job run again after a crash, the photo sent twice) are that document,
+    # not the next missing one.  One document missing: that is what the user is sending (fewer questions);
+    # otherwise only a sure recognition decides, and the user is asked.
+    kept = next((d for d, u in record.uploads.items() if u.sha256 == digest), None)
+    doc = kept or (left[0] if len(left) == 1 else documents.recognise(svc.ocr, record, data, candidates))
     if doc is None:
         _keep_aside(svc, openid, number, key, data, checked, candidates)
         _push_texts(svc, openid, [documents.choice_question(candidates)], f"{key}-doc")
@@ -184,25 +285,28 @@ def autofill_from_photo(openid: str, media_id: str, cursor: str, key: str) -> st
 
 
 def push_replies(openid: str, replies: list[dict[str, Any]], key: str) -> int:
-    """Send each reply once, in order.  A mark per reply, taken before sending and dropped on failure,
-    means a job that runs twice (retry, or two workers) never sends the same reply twice."""
+    """Send each reply once, in order: a lease per reply (see `claim`) means a job that runs twice (retry,
+    two workers, a worker killed mid-job) does not send a reply twice."""
     svc = services_mod.current()
     sent = 0
     for index, wire in enumerate(replies):
         mark = f"pushed:{{{openid}}}:{key}:{index}"
-        if not svc.redis.set(mark, b"1", nx=True, ex=PUSH_MARK_TTL_S):
+        if claim(svc.redis, mark) is not None:
             continue
         try:
             _send(svc, openid, from_wire(wire))
         except WeChatClientException as exc:
             if exc.errcode in PERMANENT_ERRORS:
                 log.warning("push to %s dropped: WeChat error %s", hash_openid(openid), exc.errcode)
+                settle(svc.redis, mark, f"wechat {exc.errcode}", PUSH_MARK_TTL_S)
                 continue
-            svc.redis.delete(mark)
+            release(svc.redis, mark)
             raise
         except requests.RequestException:
-            svc.redis.delete(mark)
+            # A read timeout may follow a delivered message: sending again risks a double, not sending a loss.
+            release(svc.redis, mark)
             raise
+        settle(svc.redis, mark, SENT, PUSH_MARK_TTL_S)
         sent += 1
     return sent
 
@@ -238,6 +342,65 @@ def qr_png(url: str) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return buf.getvalue()
+
+
+class BotWorker(Worker):
+    """RQ's forking worker that also re-runs, at start-up and every maintenance pass, the jobs of workers that
+    provably died (SIGKILL, OOM): RQ alone waits for their heartbeat to expire and its next 10-minute pass."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("maintenance_interval", MAINTENANCE_INTERVAL_S)
+        super().__init__(*args, **kwargs)
+
+    def register_birth(self) -> None:
+        super().register_birth()
+        self.connection.hset(self.key, "host_identity", host_identity() or "")
+
+    def fork_work_horse(self, job: Job, queue: Queue) -> None:
+        super().fork_work_horse(job, queue)
+        # The horse leads its own process group and outlives a killed worker: recovery must see it gone too.
+        self.connection.hset(self.key, "horse_pid", self.horse_pid)
+
+    def run_maintenance_tasks(self) -> None:
+        for queue in self.queues:
+            recover_abandoned(queue)
+        super().run_maintenance_tasks()
+
+
+def _worker_gone(client: redis.Redis, worker_name: str) -> bool:
+    info = {k.decode(): v.decode() for k, v in client.hgetall(f"{Worker.redis_worker_namespace_prefix}{worker_name}").items()}
+    if not info:
+        return False  # expired or never ours: RQ's heartbeat expiry decides
+    identity = info.get("host_identity") or None
+    pids = [int(info[k]) for k in ("pid", "horse_pid") if info.get(k, "").isdigit()]
+    return bool(pids) and all(process_gone(identity, pid) for pid in pids)
+
+
+def recover_abandoned(queue: Queue) -> list[str]:
+    """Requeue at once the started jobs whose worker is provably dead, spending one retry each (a job that
+    kills its worker every time still ends); returns their ids.  Removing the registry entry is the claim,
+    so two workers recovering at once requeue a job once."""
+    registry = queue.started_job_registry
+    client = queue.connection
+    recovered = []
+    for job_id, execution_id in registry.get_job_and_execution_ids(cleanup=False):
+        try:
+            execution = Execution.fetch(execution_id, job_id, connection=client)
+            job = Job.fetch(job_id, connection=client)
+        except (ValueError, NoSuchJobError):
+            continue  # finished and cleaned meanwhile
+        if not execution.worker_name or not _worker_gone(client, execution.worker_name):
+            continue
+        if job.get_status() != JobStatus.STARTED or not job.retries_left:
+            continue  # no retries left: RQ's own cleanup records the failure
+        if not client.zrem(registry.key, execution.composite_key):
+            continue  # another worker recovered it
+        job.retries_left -= 1
+        queue.enqueue_job(job, at_front=True)
+        log.warning("job %s of dead worker %s requeued, %s retries left", job_id, execution.worker_name,
+                    job.retries_left)
+        recovered.append(job_id)
+    return recovered
 
 
 class ThreadWorker(SimpleWorker):

@@ -38,7 +38,7 @@ MARK_TTL_S = 30 * 24 * 3600
 PERMANENT_ERRORS = jobs.PERMANENT_ERRORS | {40037, 43101, 47003}
 # WeChat's current template fields and their length limits; longer values are refused with 47003.
 FIELD_LIMITS = {"thing": 20, "character_string": 32, "phrase": 5, "car_number": 8, "phone_number": 17}
-SENDING, SENT = "sending", "sent"
+SENDING, SENT = jobs.SENDING, jobs.SENT
 
 DRAFTS = "drafts"  # sorted set: openid -> last time the user touched the unfinished form
 REMINDED = "drafts:reminded"  # sorted set: openid -> the touch time already reminded about
@@ -168,37 +168,35 @@ def deliver_with(svc: services_mod.Services, kind: str, openid: str, number: str
 
 
 def _attempt(client: redis.Redis, mark: str, send: Any, final: bool) -> str | None:
-    """One channel, at most once: None when sent (now or by an earlier run), else why it was not.
-
-    The mark is taken before sending, so two runs of the job never both send; it is dropped only on a
-    failure worth retrying, and keeps a permanent failure so a re-run falls through at once."""
-    if not client.set(mark, SENDING, nx=True, ex=MARK_TTL_S):
-        state = (client.get(mark) or b"").decode()
-        # "sending": another run is sending right now (or died mid-send); at most once means not again.
+    """One channel, at least once and normally once (see `jobs.claim`): None when sent (now or by an earlier
+    run), else why it was not.  The mark is dropped only on a failure worth retrying, and keeps a permanent
+    failure so a re-run falls through at once."""
+    state = jobs.claim(client, mark)
+    if state is not None:
         return None if state in (SENDING, SENT) else state
     try:
         send()
     except Skipped as skipped:
-        client.delete(mark)  # a template id configured or a message from the user later makes it apply
+        jobs.release(client, mark)  # a template id configured or a message from the user later makes it apply
         return f"skipped: {skipped}"
     except WeChatClientException as exc:
         if exc.errcode in PERMANENT_ERRORS or final:
             return _keep_failure(client, mark, f"wechat {exc.errcode}")
-        client.delete(mark)
+        jobs.release(client, mark)
         raise
     except (requests.RequestException, SmsUnavailable) as exc:
         if final:
             return _keep_failure(client, mark, f"unavailable: {type(exc).__name__}")
-        client.delete(mark)
+        jobs.release(client, mark)
         raise
     except SmsError as exc:
         return _keep_failure(client, mark, f"sms {exc.code or type(exc).__name__}")
-    client.set(mark, SENT, ex=MARK_TTL_S)
+    jobs.settle(client, mark, SENT, MARK_TTL_S)
     return None
 
 
 def _keep_failure(client: redis.Redis, mark: str, error: str) -> str:
-    client.set(mark, error, ex=MARK_TTL_S)
+    jobs.settle(client, mark, error, MARK_TTL_S)
     return error
 
 

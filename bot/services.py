@@ -37,11 +37,14 @@ class Services:
     @cached_property
     def wechat(self) -> ApiClient:
         s = self.settings
-        return ApiClient(s.wechat_app_id, s.wechat_app_secret, s.api_base_url, self.redis)
+        return ApiClient(s.wechat_app_id, s.wechat_app_secret, s.api_base_url, self.redis, timeout=s.wechat_timeout_s)
 
     @cached_property
     def queue(self) -> Queue:
-        return Queue(QUEUE_NAME, connection=self.redis, default_timeout=120)
+        from bot.jobs import BotQueue
+
+        return BotQueue(QUEUE_NAME, connection=self.redis, default_timeout=120,
+                        retry_intervals=self.settings.job_retry_intervals_s)
 
     @cached_property
     def files(self) -> FileStore:

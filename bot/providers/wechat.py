@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 import redis
+import requests
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.redisstorage import RedisStorage
@@ -17,13 +18,28 @@ log = logging.getLogger(__name__)
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})
 
 
+class _BoundedSession(requests.Session):
+    """wechatpy passes its timeout to API calls but not to the token fetch, which could then hang a worker."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self.timeout = timeout
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        return super().request(*args, **kwargs)
+
+
 class ApiClient(WeChatClient):
-    """wechatpy's client with three production fixes: its token URL is hard-coded to WeChat's host,
-    its auto-retry recurses without bound, and N worker processes would all refresh the token at once."""
+    """wechatpy's client with four production fixes: its token URL is hard-coded to WeChat's host, its token
+    fetch has no timeout, its auto-retry recurses without bound, and N worker processes would all refresh the
+    token at once."""
 
     def __init__(self, appid: str, secret: str, base_url: str, client: redis.Redis, timeout: float = 3.0) -> None:
         super().__init__(appid, secret, session=RedisStorage(client, prefix="wechat"), timeout=timeout, auto_retry=False)
         self.API_BASE_URL = base_url
+        self._http = _BoundedSession(timeout)
         self._redis = client
 
     def fetch_access_token(self) -> dict[str, Any]:
