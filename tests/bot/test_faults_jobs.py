@@ -3,15 +3,20 @@ Real `szca-bot worker` processes on a private Redis; every message is counted at
 
 from __future__ import annotations
 
+import io
 import time
 import uuid
+from datetime import datetime
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from PIL import Image
 
 from bot import jobs, notify
+from bot.records import ApplicationRecord
 from bot.replies import Text
-from tests.conftest import DATA_DIR, wait_for
+from tests.conftest import DATA_DIR, upload_media, wait_for
 from tests.support.faults import JobStack, kill_hard, per_user
 
 TEMPLATE_IDS = '{"approved": "tmpl-approved"}'
@@ -96,11 +101,11 @@ def test_a_read_timeout_after_wechat_delivered_sends_again(stack: JobStack) -> N
     assert "ReadTimeout" in stack.logs()
 
 
-def _kill_mid_send(stack: JobStack, openid: str, where: str) -> float:
-    """Kill the only worker while WeChat holds its send, start another; seconds until the job was requeued."""
+def _kill_mid_call(stack: JobStack, where: str, start_job: Any) -> float:
+    """Kill the only worker while WeChat holds its call, start another; seconds until the job was requeued."""
     first = stack.start_worker(WECHAT_TIMEOUT_S="10")
     stack.faults(delay_s=4, delay_calls=1, delay_where=where)
-    push(stack, openid, "工作进程被杀")
+    start_job()
     wait_for(lambda: stack.stats()["delayed"] == 1 and (where == "before" or stack.outbox()), timeout=15)
     kill_hard(first)
     killed_at = time.monotonic()
@@ -111,7 +116,7 @@ def _kill_mid_send(stack: JobStack, openid: str, where: str) -> float:
 
 def test_a_worker_killed_mid_send_has_the_job_run_again_and_sent_once(stack: JobStack) -> None:
     openid = users("killed", 1)[0]
-    recovered_after = _kill_mid_send(stack, openid, "before")
+    recovered_after = _kill_mid_call(stack, "before", lambda: push(stack, openid, "工作进程被杀"))
 
     assert delivered(stack, 1) == {openid: 1}
     assert recovered_after < 10  # the new worker's start-up, not RQ's 90 s heartbeat expiry and 10-min pass
@@ -122,7 +127,7 @@ def test_a_worker_killed_after_wechat_delivered_sends_again(stack: JobStack) -> 
     """The one window left: killed after WeChat took the message and before the "sent" mark.  At least once
     means the re-run sends it again."""
     openid = users("killed-late", 1)[0]
-    _kill_mid_send(stack, openid, "after")
+    _kill_mid_call(stack, "after", lambda: push(stack, openid, "工作进程被杀"))
 
     assert delivered(stack, 2) == {openid: 2}
 
@@ -141,3 +146,58 @@ def test_a_live_workers_job_is_not_taken_over(stack: JobStack) -> None:
     assert delivered(stack, 1) == {openid: 1}
     assert "requeued" not in stack.logs()
     assert first.proc.poll() is None
+
+
+def _awaiting_seal_sheet(stack: JobStack) -> ApplicationRecord:
+    now = datetime.now()
+    record = ApplicationRecord(
+        number=f"NF{uuid.uuid4().hex[:10]}", openid=users("doc", 1)[0], status="documents", platform="深圳公共资源交易中心",
+        cert_type="机构证书", created_at=now, updated_at=now,
+        data={"platform_name": "深圳公共资源交易中心", "documents": ["seal_sheet"],
+              "handler": {"name": "张三", "id_number": "11010519491231002X", "mobile": "13800138000"}})
+    stack.services.store.save_record(record)
+    return record
+
+
+def _photo() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (640, 480), (30, 120, 200)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def _kept_files(number: str) -> list[str]:
+    folder = Path(DATA_DIR) / "files" / "apps" / number
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_a_worker_killed_while_fetching_a_document_files_it_once(stack: JobStack) -> None:
+    record = _awaiting_seal_sheet(stack)
+    media_id = upload_media(stack.server.url, _photo())
+    args = (record.openid, record.number, media_id, f"doc-{uuid.uuid4().hex[:8]}")
+    _kill_mid_call(stack, "before", lambda: jobs.enqueue(stack.queue, jobs.receive_document, *args))
+
+    wait_for(lambda: stack.outbox() and stack.drained(), timeout=25)
+    after = stack.services.store.record(record.number)
+    assert list(after.uploads) == ["seal_sheet"] and after.status == "identity"
+    assert [h.note for h in after.history].count("资料已上传齐全") == 1
+    assert len(_kept_files(record.number)) == 1
+    texts = [m.get("text", {}).get("content") or m.get("msgtype") for m in stack.outbox()]
+    assert texts and len(texts) == len(set(texts)) and "收到" in texts[0]
+    assert "Traceback" not in stack.logs().split("requeued", 1)[1]  # the re-run itself went through
+
+
+def test_a_document_job_run_again_files_the_photo_as_the_same_document(stack: JobStack) -> None:
+    """Run again after a crash past the filing, the job must not take the same photo for another document
+    (here: with nothing missing any more, it used to ask the user which document the photo was)."""
+    stack.start_worker()
+    record = _awaiting_seal_sheet(stack)
+    media_id = upload_media(stack.server.url, _photo())
+    key = f"doc-{uuid.uuid4().hex[:8]}"
+    first = jobs.receive_document(record.openid, record.number, media_id, key)
+    again = jobs.receive_document(record.openid, record.number, media_id, key)
+
+    assert first == again == "seal_sheet"
+    assert list(stack.services.store.record(record.number).uploads) == ["seal_sheet"]
+    wait_for(lambda: stack.outbox() and stack.drained(), timeout=15)
+    texts = [m.get("text", {}).get("content") or m.get("msgtype") for m in stack.outbox()]
+    assert len(texts) == len(set(texts))  # the re-run's replies carry the same keys: nothing is sent twice

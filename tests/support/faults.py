@@ -11,6 +11,7 @@ import psutil
 import requests
 from rq import Queue
 
+from bot import services as services_mod
 from tests.support.servers import LiveServer, RedisProcess, WorkerProcess
 
 # Tests do not wait out the production back-off: eight immediate retries.
@@ -19,6 +20,7 @@ FAST_RETRIES = [0] * 8
 
 class JobStack:
     def __init__(self, make_live: Callable[..., LiveServer], data_dir: str, **settings: Any) -> None:
+        self._installed = services_mod.current()  # creating the app installs its services: put them back after
         self.redis = RedisProcess.start_new()
         self.server = make_live(redis_url=self.redis.url, start_jobs=False, job_retry_intervals_s=FAST_RETRIES,
                                 **settings)
@@ -60,6 +62,7 @@ class JobStack:
             if worker.proc.poll() is None:
                 worker.stop()
         self.redis.stop()
+        services_mod.install(self._installed)
 
 
 def kill_hard(worker: WorkerProcess) -> None:
