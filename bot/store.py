@@ -99,17 +99,31 @@ class Admission:
 
 
 # Save (or delete) the state, cache the reply for retries and release the lock, but only while we still
-# own the lock: a turn that overran its lock must not overwrite the newer turn's state.
+# own the lock: a turn that overran its lock must not overwrite the newer turn's state. A record the turn
+# created (KEYS[5], listed in KEYS[6]) is written with the state that consumed its draft, or not at all.
 _FINISH = """
 local owned = redis.call('GET', KEYS[1]) == ARGV[1]
 if owned then
   if ARGV[2] == 'set' then redis.call('SET', KEYS[2], ARGV[3], 'EX', ARGV[4])
   elseif ARGV[2] == 'del' then redis.call('DEL', KEYS[2]) end
+  if ARGV[8] ~= '' then
+    redis.call('SET', KEYS[5], ARGV[8])
+    redis.call('ZADD', KEYS[6], ARGV[10], ARGV[9])
+  end
   redis.call('DEL', KEYS[1])
 end
 if ARGV[5] ~= '' then redis.call('SET', KEYS[3], ARGV[5], 'XX', 'KEEPTTL') end
 if ARGV[6] ~= '' then redis.call('SET', KEYS[4], ARGV[6], 'EX', ARGV[7]) end
 if owned then return 1 else return 0 end
+"""
+
+# Drop a lock left by this process's own turns (see Store._orphans), only if nobody took it since.
+_RELEASE = """
+local held = redis.call('GET', KEYS[1])
+for _, token in ipairs(ARGV) do
+  if held == token then return redis.call('DEL', KEYS[1]) end
+end
+return 0
 """
 
 _UNSET = object()
@@ -126,6 +140,7 @@ class Turn:
     touch: bool = True  # a user's message stamps last-seen (the 48 h customer-service window); jobs don't
     _loaded: bytes | None = None
     _pending: object = field(default=_UNSET)
+    _record: ApplicationRecord | None = None  # created by this turn, written by finish() with the state
 
     def load(self) -> bytes | None:
         if self.lock_token is None:
@@ -144,6 +159,7 @@ class Turn:
     def abandon(self) -> None:
         """The handler failed: release the lock, keep the state as it was, cache no reply."""
         self._pending = _UNSET
+        self._record = None
         if self.lock_token is not None:
             try:
                 self.store.finish_turn(self, None)
@@ -155,6 +171,9 @@ class Store:
     def __init__(self, client: redis.Redis, settings: Settings) -> None:
         self.redis = client
         self.settings = settings
+        # Locks of turns that could not finish because Redis went away (openid -> tokens). Left alone they would
+        # shut their users out for the lock's TTL after Redis is back; the user's next turn drops them first.
+        self._orphans: dict[str, set[str]] = {}
 
     # -- admission: the gateway's first round trip ------------------------------------------------------
     def admit(self, nonce: str, openid: str, message_id: str) -> Admission:
@@ -193,10 +212,18 @@ class Store:
         deadline = time.monotonic() + (wait_s if wait_s is not None else self.settings.reply_deadline_s - 0.5)
         delay = 0.005
         while True:
+            orphans = self._orphans.pop(openid, set())
             pipe = self.redis.pipeline(transaction=False)
+            if orphans:
+                pipe.eval(_RELEASE, 1, lock_key(openid), *orphans)
             pipe.set(lock_key(openid), token, nx=True, px=self.settings.lock_ttl_ms)
             pipe.get(conv_key(openid))
-            got, raw = pipe.execute()
+            try:
+                *_, got, raw = pipe.execute()
+            except redis.RedisError:
+                # Sent but unanswered: the lock may have been taken, and the orphans may still be there.
+                self._orphan(openid, token, *orphans)
+                raise
             if got:
                 return token, raw
             if time.monotonic() + delay > deadline:
@@ -205,7 +232,6 @@ class Store:
             delay = min(delay * 2, 0.05)
 
     def finish_turn(self, turn: Turn, reply: str | None) -> bool:
-        s = self.settings
         if turn.lock_token is None:
             # A turn that never needed the state: only the retry cache and the last-seen stamp.
             pipe = self.redis.pipeline(transaction=False)
@@ -218,13 +244,30 @@ class Store:
         action, payload = "keep", b""
         if turn._pending is not _UNSET:
             action, payload = ("del", b"") if turn._pending is None else ("set", turn._pending)
-        owned = self.redis.eval(
+        try:
+            owned = self._finish(turn, action, payload, reply)
+        except redis.RedisError:
+            self._orphan(turn.openid, turn.lock_token)
+            raise
+        if not owned:
+            log.warning("turn lost its lock before finishing; state not saved (user %s)", hash_openid(turn.openid))
+        return bool(owned)
+
+    def _orphan(self, openid: str, *tokens: str) -> None:
+        self._orphans.setdefault(openid, set()).update(tokens)
+
+    def _finish(self, turn: Turn, action: str, payload: bytes | str, reply: str | None) -> int:
+        s = self.settings
+        record = turn._record
+        return self.redis.eval(
             _FINISH,
-            4,
+            6,
             lock_key(turn.openid),
             conv_key(turn.openid),
             seen_key(turn.openid, turn.message_id),
             last_seen_key(turn.openid),
+            record_key(turn.openid, record.number if record else ""),
+            records_key(turn.openid),
             turn.lock_token,
             action,
             payload,
@@ -232,10 +275,10 @@ class Store:
             reply or "",
             int(time.time()) if turn.touch else "",
             2 * 24 * 3600,
+            record.model_dump_json() if record else "",
+            record.number if record else "",
+            record.created_at.timestamp() if record else 0,
         )
-        if not owned:
-            log.warning("turn lost its lock before finishing; state not saved (user %s)", hash_openid(turn.openid))
-        return bool(owned)
 
     # -- state outside a message turn (events, jobs) -----------------------------------------------------
     @contextmanager
@@ -263,14 +306,24 @@ class Store:
         self.redis.expire(f"appseq:{{{day}}}", 3 * 24 * 3600)
         return f"{prefix}{day}{seq:06d}"
 
-    def save_record(self, record: ApplicationRecord) -> None:
-        # The owner index first: a record is never unreachable from its number.
-        self.redis.set(number_key(record.number), record.openid)
+    def save_record(self, record: ApplicationRecord, turn: Turn | None = None) -> None:
+        """A new record; created in a message turn, it is written by the turn's finish together with the state
+        (the draft it came from), so an outage in between cannot leave the record without its draft consumed.
+
+        The indexes in other slots come first: an index entry without its record is skipped by every reader,
+        while a record missing from the indexes could neither be found by number nor be purged."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(number_key(record.number), record.openid)
+        pipe.zadd(RECORD_INDEX, {record.number: record.created_at.timestamp()})
+        pipe.execute()
+        if turn is not None and turn.openid == record.openid:
+            turn.load()
+            turn._record = record
+            return
         pipe = self.redis.pipeline(transaction=True)
         pipe.set(record_key(record.openid, record.number), record.model_dump_json())
         pipe.zadd(records_key(record.openid), {record.number: record.created_at.timestamp()})
         pipe.execute()
-        self.redis.zadd(RECORD_INDEX, {record.number: record.created_at.timestamp()})
 
     def update_record(self, number: str, change: Callable[[ApplicationRecord], None]) -> ApplicationRecord:
         """Read-modify-write under WATCH: jobs, handlers and staff may change one record at the same time."""

@@ -260,7 +260,7 @@ def _create_record(ctx: Context, application: dialogs.Application, answers: dict
         history=[HistoryEntry(at=ctx.now, by="applicant", status="documents", note="在微信中提交申请信息")],
         retain_until=ctx.now + timedelta(days=ctx.services.settings.retention_days),
     )
-    store.save_record(record)
+    store.save_record(record, ctx.turn)
     return record
 
 

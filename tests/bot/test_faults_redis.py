@@ -146,3 +146,126 @@ def test_redis_hung_then_resumed(private, app, client):
         for reply, elapsed in pool.map(lambda u: timed(u, "帮助"), newcomers):
             assert reply.status == 200 and "申请证书" in reply.text and elapsed < PROMISE_S
     resume_and_finish(users, client, before)
+
+
+@dataclass
+class Sent:
+    key: str
+    started: float
+    ended: float
+    status: int
+    text: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and self.text != messages.APOLOGY
+
+
+@dataclass
+class Applicant:
+    """A user filling applications one after the other, one message at a time, as fast as the bot answers.
+
+    What to send is read from Redis before each message (never guessed); while Redis cannot be read, the user
+    asks an FAQ question instead, which must not change the form."""
+
+    user: WeChatUser
+    client: redis_lib.Redis
+    sent: list[Sent] = field(default_factory=list)
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                d = dialog(self.client, self.user.openid)
+                key = "start" if d is None else next_key(d)
+                text = "申请证书" if d is None else ANSWERS[key]
+            except redis_lib.RedisError:
+                key, text = "faq", "PIN码怎么获取"
+                stop.wait(0.1)  # pacing, so the outage is not one tight loop
+            started = time.monotonic()
+            reply = self.user.text(text)
+            self.sent.append(Sent(key, started, time.monotonic(), reply.status, reply.text or ""))
+
+    def ok_count(self, since: float = 0.0) -> int:
+        return sum(1 for s in self.sent if s.ok and s.started >= since)
+
+
+def test_redis_stopped_mid_run_under_load(private, app, client):
+    applicants = [Applicant(WeChatUser(app.url), redis_lib.Redis.from_url(private.url, socket_timeout=2))
+                  for _ in range(8)]
+    stop = threading.Event()
+    threads = [threading.Thread(target=a.run, args=(stop,)) for a in applicants]
+    for t in threads:
+        t.start()
+    try:
+        wait_for(lambda: all(a.ok_count() >= 5 for a in applicants))
+        down = time.monotonic()
+        private.stop()
+        time.sleep(2)  # the outage itself, not a wait for anything
+        private.start()
+        up = time.monotonic()
+        wait_for(lambda: all(a.ok_count(since=up) >= 15 for a in applicants), timeout=30)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+    for a in applicants:
+        assert all(s.status == 200 and s.ended - s.started < PROMISE_S for s in a.sent)
+        # the apology only while Redis was away (a message in flight when it stopped included)
+        late = [(s.key, round(s.started - up, 2)) for s in a.sent if not s.ok and not down - 1 < s.started < up + 1]
+        assert not late, late
+        assert any(not s.ok for s in a.sent)
+        check_nothing_half_written(a, client, down, up)
+
+
+def check_nothing_half_written(a: Applicant, client: redis_lib.Redis, down: float, up: float) -> None:
+    openid = a.user.openid
+    in_outage = [s for s in a.sent if not s.ok and down - 1 < s.started < up + 1]
+    numbers = sorted(n.decode() for n in client.zrange(records_key(openid), 0, -1))
+    assert_whole(client, openid, numbers)
+    announced = {n for s in a.sent if s.ok for n in re.findall(r"SZ\d{14}", s.text) if s.key == "confirm"}
+    unannounced = set(numbers) - announced
+    # Every record was announced to its user, but for at most one whose confirmation was under way as Redis
+    # stopped: saved, yet its answer lost. Then the draft went with it: the user was not asked to confirm again
+    # (which would have made a second application of the same form).
+    assert len(unannounced) <= 1, unannounced
+    if unannounced:
+        lost = [i for i, s in enumerate(a.sent) if s.key == "confirm" and s in in_outage]
+        assert lost, "a record nobody confirmed"
+        later = [s.key for s in a.sent[lost[0] + 1:] if s.key != "faq"]
+        assert later[:1] == ["start"], later[:3]
+    d = dialog(client, openid)
+    if d is None:
+        return
+    starts = [i for i, s in enumerate(a.sent) if s.key == "start"]
+    draft = a.sent[starts[-1] + 1:] if starts else a.sent
+    accepted = {s.key for s in draft if s.ok and s.key not in ("faq", "confirm")}
+    stored = {re.sub(r"\.\d+\.", ".", k) for k in d.get("answers") or {}} & set(ANSWERS)  # not the derived ones
+    # every answer the user saw accepted is kept; at most one more, the one in flight as Redis stopped
+    assert accepted <= stored | {"consent"}, accepted - stored
+    extra = stored - accepted
+    assert len(extra) <= 1 and all(any(s.key == k for s in in_outage) for k in extra), extra
+
+
+def test_redis_stopping_as_an_application_is_confirmed_leaves_no_orphan_record(private, app, client, monkeypatch):
+    user = WeChatUser(app.url)
+    user.text("申请证书")
+    fill(user, client, ANSWERS)
+    store = app.services.store
+    finish = store.finish_turn
+
+    def stop_first(turn, reply):  # Redis goes away between the handler and the turn's commit
+        if turn._record is not None:
+            private.stop()
+        return finish(turn, reply)
+
+    monkeypatch.setattr(store, "finish_turn", stop_first)
+    reply, elapsed = timed(user, "确认")
+    assert_apology(reply, elapsed)
+    monkeypatch.undo()
+    private.start()
+    # neither the record nor the draft's end was written: the user confirms again and gets one application
+    assert client.zcard(records_key(user.openid)) == 0 and dialog(client, user.openid)["confirming"]
+    number = re.search(r"SZ\d{14}", user.text("确认").text).group(0)
+    assert_whole(client, user.openid, [number])
+    assert dialog(client, user.openid) is None
