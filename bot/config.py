@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     aliyun_access_key_id: str | None = None
     aliyun_access_key_secret: str | None = None
     aliyun_region: str = "cn-shenzhen"
+    # Every Aliyun call gives up after connecting this long, then reading this long (per product: OCR may take
+    # seconds on a photo and runs in a job; the identity page and a notice cannot wait as long). No SDK retries.
+    aliyun_connect_timeout_s: float = 3.0
+    aliyun_ocr_timeout_s: float = 8.0
+    aliyun_cloudauth_timeout_s: float = 6.0
+    aliyun_sms_timeout_s: float = 5.0
     # Face verification (Cloudauth 2019-03-07): the scene configured in the Aliyun console; endpoint override for tests.
     aliyun_face_scene_id: int | None = None
     aliyun_cloudauth_endpoint: str | None = None

@@ -95,13 +95,18 @@ def _start_liveness(svc: Services, record: ApplicationRecord, who: identity.Subj
             return_url=f"{svc.settings.base_url}/m/identity/{token}/done",
         )
     except LivenessUnavailable as exc:
-        return _page("mobile_result.html", status=503, title="暂时无法认证", ok=False, message=exc.user_message)
+        return _liveness_unavailable(exc)
 
     def remember(r: ApplicationRecord) -> None:
         r.data["identity"] = {**identity.state(r), "certify_id": started.certify_id, "photos_checked": True}
 
     svc.store.update_record(record.number, remember)
     return redirect(started.url, code=303)
+
+
+def _liveness_unavailable(exc: Exception) -> Response:
+    message = getattr(exc, "user_message", str(exc))
+    return _page("mobile_result.html", status=503, title="暂时无法认证", ok=False, message=message)
 
 
 @bp.get("/m/identity/<token>/done")
@@ -116,7 +121,13 @@ def identity_done(token: str) -> Response:
     certify_id = state.get("certify_id")
     if not certify_id or request.args.get("certify_id", certify_id) != certify_id:
         return link_error("invalid", 403)
-    result = svc.liveness.result(certify_id)
+    from bot.providers.liveness import LivenessUnavailable
+
+    try:
+        result = svc.liveness.result(certify_id)
+    except LivenessUnavailable as exc:
+        # Nothing is counted or changed: the same return page (or a new check) works once Aliyun answers.
+        return _liveness_unavailable(exc)
     now = datetime.now()
     if result.passed:
         try:

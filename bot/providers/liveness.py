@@ -273,7 +273,9 @@ def make_liveness(settings: Settings, redis_client: redis.Redis) -> Liveness:
     if settings.aliyun_access_key_id and settings.aliyun_access_key_secret and settings.aliyun_face_scene_id:
         return AliyunLiveness(settings.aliyun_access_key_id, settings.aliyun_access_key_secret,
                               settings.aliyun_face_scene_id, settings.aliyun_region,
-                              endpoint=settings.aliyun_cloudauth_endpoint)
+                              endpoint=settings.aliyun_cloudauth_endpoint,
+                              connect_timeout=settings.aliyun_connect_timeout_s,
+                              read_timeout=settings.aliyun_cloudauth_timeout_s)
     return SandboxLiveness(redis_client, settings.base_url)
 
 

@@ -640,7 +640,8 @@ def make_ocr(settings: Settings) -> Ocr:
     """Aliyun when its credentials are set, else the offline engine (the embedded default)."""
     if settings.aliyun_access_key_id and settings.aliyun_access_key_secret:
         return AliyunOcr(settings.aliyun_access_key_id, settings.aliyun_access_key_secret, settings.aliyun_region,
-                         endpoint=settings.aliyun_ocr_endpoint)
+                         endpoint=settings.aliyun_ocr_endpoint, connect_timeout=settings.aliyun_connect_timeout_s,
+                         read_timeout=settings.aliyun_ocr_timeout_s)
     return LocalOcr()
 
 

@@ -152,7 +152,8 @@ def make_sms(settings: Settings, redis_client: redis.Redis, render: Any = None) 
     if settings.aliyun_access_key_id and settings.aliyun_access_key_secret and settings.aliyun_sms_sign_name:
         return AliyunSms(settings.aliyun_access_key_id, settings.aliyun_access_key_secret,
                          settings.aliyun_sms_sign_name, settings.aliyun_region,
-                         endpoint=settings.aliyun_sms_endpoint)
+                         endpoint=settings.aliyun_sms_endpoint, connect_timeout=settings.aliyun_connect_timeout_s,
+                         read_timeout=settings.aliyun_sms_timeout_s)
     return LocalSms(redis_client, settings.aliyun_sms_sign_name or "深圳CA", render)
 
 
