@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from bot.providers.ocr import Ocr, OcrError
+from bot.providers.ocr import Ocr, OcrError, OcrUnavailable
 from bot.records import ApplicationRecord
 
 MAX_ATTEMPTS = 3  # after three failed checks the user is offered a human agent
@@ -18,6 +18,13 @@ class IdentityMismatch(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class IdentityUnavailable(IdentityMismatch):
+    """The photos could not be read because the recognition service is down: not the user's photos' fault."""
+
+
+UNAVAILABLE_MESSAGE = "证件识别服务暂时不可用，请稍后再试。"
 
 
 @dataclass(frozen=True)
@@ -45,10 +52,14 @@ def check_photos(ocr: Ocr, who: Subject, front: bytes, back: bytes, today: date)
     """Both sides read, the front matches the form, the card is still valid."""
     try:
         face = ocr.id_front(front)
+    except OcrUnavailable:
+        raise IdentityUnavailable(UNAVAILABLE_MESSAGE) from None
     except OcrError:
         raise IdentityMismatch("没能识别身份证人像面，请在光线充足处拍摄完整、清晰的人像面后重试。") from None
     try:
         emblem = ocr.id_back(back)
+    except OcrUnavailable:
+        raise IdentityUnavailable(UNAVAILABLE_MESSAGE) from None
     except OcrError:
         raise IdentityMismatch("没能识别身份证国徽面，请拍摄完整、清晰的国徽面（有效期限一面）后重试。") from None
     if (face.id_number or "").upper() != who.id_number.upper():

@@ -79,6 +79,8 @@ def identity_submit(token: str) -> Response:
         return again(rejected.message)
     try:
         identity.check_photos(svc.ocr, who, front_bytes, back_bytes, datetime.now().date())
+    except identity.IdentityUnavailable as down:
+        return _unavailable(down.message)
     except identity.IdentityMismatch as mismatch:
         return again(mismatch.message)
     return _start_liveness(svc, record, who, token)
@@ -95,7 +97,7 @@ def _start_liveness(svc: Services, record: ApplicationRecord, who: identity.Subj
             return_url=f"{svc.settings.base_url}/m/identity/{token}/done",
         )
     except LivenessUnavailable as exc:
-        return _liveness_unavailable(exc)
+        return _unavailable(exc.user_message)
 
     def remember(r: ApplicationRecord) -> None:
         r.data["identity"] = {**identity.state(r), "certify_id": started.certify_id, "photos_checked": True}
@@ -104,8 +106,8 @@ def _start_liveness(svc: Services, record: ApplicationRecord, who: identity.Subj
     return redirect(started.url, code=303)
 
 
-def _liveness_unavailable(exc: Exception) -> Response:
-    message = getattr(exc, "user_message", str(exc))
+def _unavailable(message: str) -> Response:
+    """An outside service is down: try again later (the page names the hotline), nothing changed."""
     return _page("mobile_result.html", status=503, title="暂时无法认证", ok=False, message=message)
 
 
@@ -127,7 +129,7 @@ def identity_done(token: str) -> Response:
         result = svc.liveness.result(certify_id)
     except LivenessUnavailable as exc:
         # Nothing is counted or changed: the same return page (or a new check) works once Aliyun answers.
-        return _liveness_unavailable(exc)
+        return _unavailable(exc.user_message)
     now = datetime.now()
     if result.passed:
         try:

@@ -106,7 +106,7 @@ def identity_app(make_live, ocr: FakeOcrApi) -> Iterator[tuple[Any, FakeCloudaut
                                                "back": BACK_DATA["data"]["back"]}}
     with FakeCloudauth({AK_ID: AK_SECRET}) as cloudauth:
         installed = services_mod.current()  # creating an app installs its services: put them back after
-        yield make_live(**KEYS, aliyun_ocr_endpoint=ocr.url, aliyun_face_scene_id=1000001,
+        yield make_live(**KEYS, aliyun_ocr_endpoint=ocr.url, aliyun_ocr_timeout_s=TIMEOUT_S, aliyun_face_scene_id=1000001,
                         aliyun_cloudauth_endpoint=cloudauth.url, aliyun_cloudauth_timeout_s=TIMEOUT_S), cloudauth
         services_mod.install(installed)
 
@@ -130,6 +130,21 @@ def test_liveness_failing_to_start_asks_to_try_later_and_changes_nothing(identit
     started = time.monotonic()
     page = _submit(url, _jpeg(1), _jpeg(2))
     assert_try_later(page, time.monotonic() - started)
+    after = app.services.store.record(number)
+    assert after.status == "identity" and after.data.get("identity") == before.data.get("identity")
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_id_photos_unreadable_for_an_outage_ask_to_try_later_not_to_retake_them(identity_app, ocr, redis_client,
+                                                                                fault):
+    app, cloudauth = identity_app
+    _, number, url = at_identity_step(app, redis_client, handler())
+    before = app.services.store.record(number)
+    inject(ocr, fault)
+    started = time.monotonic()
+    page = _submit(url, _jpeg(1), _jpeg(2))
+    assert_try_later(page, time.monotonic() - started)
+    assert "拍摄" not in page.text and not cloudauth.requests
     after = app.services.store.record(number)
     assert after.status == "identity" and after.data.get("identity") == before.data.get("identity")
 
