@@ -105,16 +105,17 @@ def callback() -> Response:
         log.info("callback refused (%s): %s", exc.status, exc.reason)
         return Response("bad request" if exc.status == 400 else "forbidden", status=exc.status, mimetype="text/plain")
 
-    future = ext["executor"].submit(_turn, svc, gateway, inbound)
+    deadline = started + svc.settings.reply_deadline_s
+    future = ext["executor"].submit(_turn, svc, gateway, inbound, deadline)
     handler, outcome = "-", "ok"
     try:
-        status, xml, handler = future.result(timeout=max(0.1, svc.settings.reply_deadline_s - (time.monotonic() - started)))
+        status, xml, handler = future.result(timeout=max(0.1, deadline - time.monotonic()))
         if status != 200:
             outcome = "replay"
             return Response("forbidden", status=status, mimetype="text/plain")
     except FutureTimeout:
         outcome, xml = "timeout", gateway.render(Text(messages.APOLOGY), inbound)
-    except (redis.RedisError, Busy) as exc:
+    except (redis.RedisError, Busy, TooLate) as exc:
         outcome, xml = f"unavailable:{type(exc).__name__}", gateway.render(Text(messages.APOLOGY), inbound)
     except Exception:
         log.exception("handler failed for %s", inbound.kind)
@@ -127,8 +128,18 @@ def callback() -> Response:
     return Response(gateway.wrap(xml, inbound), mimetype="application/xml" if xml != "success" else "text/plain")
 
 
-def _turn(svc: services_mod.Services, gateway: Gateway, inbound: Inbound) -> tuple[int, str, str]:
-    """Admission, the handler, and the turn's commit: at most three Redis round trips for a text message."""
+class TooLate(Exception):
+    """The request was answered with the apology at the deadline: this turn's work must not be applied."""
+
+
+def _turn(svc: services_mod.Services, gateway: Gateway, inbound: Inbound, deadline: float) -> tuple[int, str, str]:
+    """Admission, the handler, and the turn's commit: at most three Redis round trips for a text message.
+
+    Past the deadline the user has been told to send the message again (the apology), so a turn that only
+    starts then (queued behind turns stuck on a hung Redis) does nothing, and one that overran is not
+    committed: otherwise the message would count although its reply said it did not."""
+    if time.monotonic() >= deadline:
+        return 200, "success", "late"
     admission = svc.store.admit(inbound.nonce, inbound.openid, inbound.dedup_id)
     if not admission.nonce_fresh:
         return 403, "", "-"
@@ -146,6 +157,8 @@ def _turn(svc: services_mod.Services, gateway: Gateway, inbound: Inbound) -> tup
         name, replies = handlers.dispatch(inbound.message, ctx)
         passive = replies[0] if replies and passive_ok(replies[0]) else None
         rest = replies[1:] if passive is not None else replies
+        if time.monotonic() >= deadline:
+            raise TooLate(inbound.kind)
         jobs.enqueue_push(svc.queue, inbound.openid, rest, key=inbound.dedup_id.replace(":", "-"))
         xml = gateway.render(passive, inbound) if passive is not None else "success"
     except BaseException:

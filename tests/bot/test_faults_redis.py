@@ -269,3 +269,28 @@ def test_redis_stopping_as_an_application_is_confirmed_leaves_no_orphan_record(p
     number = re.search(r"SZ\d{14}", user.text("确认").text).group(0)
     assert_whole(client, user.openid, [number])
     assert dialog(client, user.openid) is None
+
+
+def test_messages_answered_with_the_apology_are_not_applied_when_redis_comes_back(private, app, client):
+    """A hung Redis stalls every turn for the socket timeout, so more messages than turn threads queue up
+    behind them. Those still queued at the deadline were answered with the apology: when Redis returns
+    they must not be handled after all (the user was told to send them again)."""
+    executor = app.app.extensions["szca"]["executor"]
+    users = [WeChatUser(app.url) for _ in range(executor._max_workers * 5)]  # five rounds of socket timeouts
+    for u in users:
+        u.text("申请证书")
+    assert all(dialog(client, u.openid)["cursor"] == "consent" for u in users)
+    private.pause()
+    try:
+        with ThreadPoolExecutor(len(users)) as pool:
+            for reply, elapsed in pool.map(lambda u: timed(u, "同意"), users):
+                assert_apology(reply, elapsed)
+    finally:
+        private.resume()
+    # Every turn queued so far has run once all the turn threads are free at the same time.
+    barrier = threading.Barrier(executor._max_workers)
+    for done in [executor.submit(barrier.wait, 10) for _ in range(executor._max_workers)]:
+        done.result()
+    assert [u.openid for u in users if dialog(client, u.openid)["cursor"] != "consent"] == []
+    # and they are handled when sent again
+    assert users[0].text("同意").text != messages.APOLOGY and dialog(client, users[0].openid)["cursor"] != "consent"
