@@ -28,6 +28,7 @@ from tests.conftest import DATA_DIR, make_settings, upload_media, wait_for
 from tests.dialogs.conftest import HANDLER_ID, TYPICAL
 from tests.support.faults import JobStack
 from tests.support.fake_aliyun import FakeRpcApi
+from tests.support.servers import RedisProcess
 from tests.support.synthetic_docs import SyntheticDoc
 
 AK_ID = "LTAI5tFaultsKeyId012345"
@@ -99,16 +100,21 @@ def test_ocr_failing_during_the_form_says_type_the_values_and_typing_goes_on(ocr
 # --- face verification on the identity page ------------------------------------------------------------------
 
 @pytest.fixture
-def identity_app(make_live, ocr: FakeOcrApi) -> Iterator[tuple[Any, FakeCloudauth]]:
+def identity_app(make_live, ocr: FakeOcrApi) -> Iterator[tuple[Any, FakeCloudauth, redis_lib.Redis]]:
+    """An app with Aliyun OCR and face verification, on a Redis of its own: the pushes its steps queue must
+    not reach the session worker's queue (nor the shared emulator's injected faults)."""
     # The ID card the applicant photographs is the handler's of the form.
     ocr.replies["RecognizeIdcard"] = {"data": {"face": {"data": {"name": TYPICAL["handler.name"],
                                                                  "idNumber": HANDLER_ID}},
                                                "back": BACK_DATA["data"]["back"]}}
+    private = RedisProcess.start_new()
+    installed = services_mod.current()  # creating an app installs its services: put them back after
     with FakeCloudauth({AK_ID: AK_SECRET}) as cloudauth:
-        installed = services_mod.current()  # creating an app installs its services: put them back after
-        yield make_live(**KEYS, aliyun_ocr_endpoint=ocr.url, aliyun_ocr_timeout_s=TIMEOUT_S, aliyun_face_scene_id=1000001,
-                        aliyun_cloudauth_endpoint=cloudauth.url, aliyun_cloudauth_timeout_s=TIMEOUT_S), cloudauth
-        services_mod.install(installed)
+        yield make_live(**KEYS, redis_url=private.url, aliyun_ocr_endpoint=ocr.url, aliyun_ocr_timeout_s=TIMEOUT_S,
+                        aliyun_face_scene_id=1000001, aliyun_cloudauth_endpoint=cloudauth.url,
+                        aliyun_cloudauth_timeout_s=TIMEOUT_S), cloudauth, redis_lib.Redis.from_url(private.url)
+    services_mod.install(installed)
+    private.stop()
 
 
 def handler() -> SyntheticDoc:
@@ -128,11 +134,10 @@ def assert_unchanged(app: Any, number: str, before: Any) -> None:
 
 @pytest.mark.parametrize("fault", FAULTS)
 @pytest.mark.parametrize("down", ["ocr", "cloudauth"])
-def test_the_identity_page_with_aliyun_down_asks_to_try_later_and_changes_nothing(identity_app, ocr, redis_client,
-                                                                                 down, fault):
+def test_the_identity_page_with_aliyun_down_asks_to_try_later_and_changes_nothing(identity_app, ocr, down, fault):
     """With OCR down the photos are not blamed (no "retake them") and no face check is started."""
-    app, cloudauth = identity_app
-    _, number, url = at_identity_step(app, redis_client, handler())
+    app, cloudauth, client = identity_app
+    _, number, url = at_identity_step(app, client, handler())
     before = app.services.store.record(number)
     inject(ocr if down == "ocr" else cloudauth, fault)
     started = time.monotonic()
@@ -143,10 +148,9 @@ def test_the_identity_page_with_aliyun_down_asks_to_try_later_and_changes_nothin
 
 
 @pytest.mark.parametrize("fault", FAULTS)
-def test_liveness_result_unavailable_on_return_asks_to_try_later_and_changes_nothing(identity_app, redis_client,
-                                                                                     fault):
-    app, cloudauth = identity_app
-    _, number, url = at_identity_step(app, redis_client, handler())
+def test_liveness_result_unavailable_on_return_asks_to_try_later_and_changes_nothing(identity_app, fault):
+    app, cloudauth, client = identity_app
+    _, number, url = at_identity_step(app, client, handler())
     http = requests.Session()
     started_page = _submit(url, _jpeg(1), _jpeg(2), http)
     assert started_page.status_code == 303 and "antcloudauth" in started_page.headers["Location"]

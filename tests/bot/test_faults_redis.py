@@ -16,6 +16,7 @@ import pytest
 import redis as redis_lib
 
 from bot import messages
+from bot import services as services_mod
 from bot.simclient import Reply, WeChatUser
 from bot.store import RECORD_INDEX, conv_key, lock_key, number_key, record_key, records_key
 from tests.bot.test_application_http import CASES, fill
@@ -35,8 +36,10 @@ def private() -> Iterator[RedisProcess]:
 
 
 @pytest.fixture
-def app(private: RedisProcess, make_live) -> LiveServer:
-    return make_live(redis_url=private.url)
+def app(private: RedisProcess, make_live) -> Iterator[LiveServer]:
+    installed = services_mod.current()  # creating an app installs its services: put them back after
+    yield make_live(redis_url=private.url)
+    services_mod.install(installed)
 
 
 @pytest.fixture
