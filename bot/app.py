@@ -133,14 +133,14 @@ class TooLate(Exception):
 
 
 def _turn(svc: services_mod.Services, gateway: Gateway, inbound: Inbound, deadline: float) -> tuple[int, str, str]:
-    """Admission, the handler, and the turn's commit: at most three Redis round trips for a text message.
+    """Admission with the user's lock and state, the handler, and the turn's commit: two Redis round trips.
 
     Past the deadline the user has been told to send the message again (the apology), so a turn that only
     starts then (queued behind turns stuck on a hung Redis) does nothing, and one that overran is not
     committed: otherwise the message would count although its reply said it did not."""
     if time.monotonic() >= deadline:
         return 200, "success", "late"
-    admission = svc.store.admit(inbound.nonce, inbound.openid, inbound.dedup_id)
+    admission = svc.store.admit(inbound.nonce, inbound.openid, inbound.dedup_id, lock=True)
     if not admission.nonce_fresh:
         return 403, "", "-"
     if not admission.first_time:
@@ -151,7 +151,7 @@ def _turn(svc: services_mod.Services, gateway: Gateway, inbound: Inbound, deadli
         over = svc.store.redis.incr(f"rate-note:{{{inbound.openid}}}")
         svc.store.redis.expire(f"rate-note:{{{inbound.openid}}}", svc.settings.rate_limit_window_s)
         return 200, gateway.render(Text(messages.TOO_FAST), inbound) if over == 1 else "success", "rate-limited"
-    turn = svc.store.turn(inbound.openid, inbound.dedup_id)
+    turn = svc.store.turn(inbound.openid, inbound.dedup_id, admission)
     ctx = handlers.Context(openid=inbound.openid, turn=turn, services=svc, now=datetime.now())
     try:
         name, replies = handlers.dispatch(inbound.message, ctx)

@@ -1,8 +1,9 @@
 """Everything that reaches Redis: connection, callback admission (nonce, retries), per-user turns (lock + state).
 
 Keys carry the openid as a hash tag (`conv:{openid}`) so every key of one user lives in one Redis Cluster
-slot, and a turn's writes can be one atomic script.  A plain text message costs three round trips:
-admission (nonce + retry claim), open (lock + load), finish (save + unlock + cached reply + last seen).
+slot, and a turn's writes can be one atomic script.  A plain text message costs two round trips: one
+pipeline for admission (nonce + retry claim + rate count) with the user's lock and state, and the finish
+script (save + unlock + cached reply + last seen).
 """
 
 from __future__ import annotations
@@ -96,6 +97,10 @@ class Admission:
     first_time: bool
     cached_reply: str | None = None
     flooding: bool = False
+    # When the caller asked for it and the user's lock was free: the lock, taken in the same round trip,
+    # and the state read under it.
+    lock_token: str | None = None
+    state: bytes | None = None
 
 
 # Save (or delete) the state, cache the reply for retries and release the lock, but only while we still
@@ -174,16 +179,21 @@ class Store:
         # Locks of turns that could not finish because Redis went away (openid -> tokens). Left alone they would
         # shut their users out for the lock's TTL after Redis is back; the user's next turn drops them first.
         self._orphans: dict[str, set[str]] = {}
+        # EVALSHA: the scripts' text is not resent with every turn (redis-py loads them again after a restart)
+        self._finish_script = client.register_script(_FINISH)
+        self._release = client.register_script(_RELEASE)
 
     # -- admission: the gateway's first round trip ------------------------------------------------------
-    def admit(self, nonce: str, openid: str, message_id: str) -> Admission:
-        """Claim the nonce and the message in one round trip.
+    def admit(self, nonce: str, openid: str, message_id: str, *, lock: bool = False) -> Admission:
+        """Claim the nonce and the message in one round trip (and, with lock=True, take the user's lock and
+        read the state in the same one, so an ordinary message costs two round trips in all).
 
         WeChat's own retries resend the very same request, nonce included: a nonce seen again for the same
         message is a retry (answered from the cache), for any other message it is a replay (refused).
         """
         s = self.settings
         ident = f"{openid}:{message_id}".encode()
+        token = secrets.token_hex(8) if lock else None
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(nonce_key(nonce), ident, nx=True, ex=s.nonce_ttl_s)
         pipe.set(seen_key(openid, message_id), b"", nx=True, ex=s.dedup_ttl_s)
@@ -191,18 +201,33 @@ class Store:
             window = rate_key(openid, int(time.time()) // s.rate_limit_window_s)
             pipe.incr(window)
             pipe.expire(window, s.rate_limit_window_s * 2)
-        nonce_ok, first, *counted = pipe.execute()
+        results = self._execute_with_lock(pipe, openid, token) if token else pipe.execute()
+        nonce_ok, first = results[0], results[1]
+        counted = results[2] if s.rate_limit_messages else None
+        admission = self._admission(nonce, ident, openid, message_id, nonce_ok, first, counted)
+        if token and results[-2]:
+            if admission.first_time and not admission.flooding:
+                admission.lock_token, admission.state = token, results[-1]
+            else:
+                self._unlock(openid, token)  # ours since a moment ago; this message goes no further
+        return admission
+
+    def _admission(self, nonce: str, ident: bytes, openid: str, message_id: str, nonce_ok: object, first: object,
+                   counted: int | None) -> Admission:
         if not nonce_ok and self.redis.get(nonce_key(nonce)) != ident:
             if first:  # a replayed request must not burn the claim of a message WeChat has yet to send
                 self.redis.delete(seen_key(openid, message_id))
             return Admission(nonce_fresh=False, first_time=False)
         if first:
-            flooding = bool(counted) and counted[0] > s.rate_limit_messages
+            flooding = counted is not None and counted > self.settings.rate_limit_messages
             return Admission(nonce_fresh=True, first_time=True, flooding=flooding)
         cached = self.redis.get(seen_key(openid, message_id))
         return Admission(nonce_fresh=True, first_time=False, cached_reply=cached.decode() if cached else None)
 
-    def turn(self, openid: str, message_id: str) -> Turn:
+    def turn(self, openid: str, message_id: str, admission: Admission | None = None) -> Turn:
+        """A turn; one whose admission took the lock starts loaded (no round trip of its own)."""
+        if admission is not None and admission.lock_token:
+            return Turn(self, openid, message_id, lock_token=admission.lock_token, _loaded=admission.state)
         return Turn(self, openid, message_id)
 
     # -- the per-user lock and state --------------------------------------------------------------------
@@ -212,18 +237,7 @@ class Store:
         deadline = time.monotonic() + (wait_s if wait_s is not None else self.settings.reply_deadline_s - 0.5)
         delay = 0.005
         while True:
-            orphans = self._orphans.pop(openid, set())
-            pipe = self.redis.pipeline(transaction=False)
-            if orphans:
-                pipe.eval(_RELEASE, 1, lock_key(openid), *orphans)
-            pipe.set(lock_key(openid), token, nx=True, px=self.settings.lock_ttl_ms)
-            pipe.get(conv_key(openid))
-            try:
-                *_, got, raw = pipe.execute()
-            except redis.RedisError:
-                # Sent but unanswered: the lock may have been taken, and the orphans may still be there.
-                self._orphan(openid, token, *orphans)
-                raise
+            *_, got, raw = self._execute_with_lock(self.redis.pipeline(transaction=False), openid, token)
             if got:
                 return token, raw
             if time.monotonic() + delay > deadline:
@@ -253,31 +267,42 @@ class Store:
             log.warning("turn lost its lock before finishing; state not saved (user %s)", hash_openid(turn.openid))
         return bool(owned)
 
+    def _execute_with_lock(self, pipe: redis.client.Pipeline, openid: str, token: str) -> list:
+        """Run the pipeline with the user's lock taken and the state read at its end (results [-2] and [-1]),
+        dropping first any lock this process's own failed turns left behind."""
+        orphans = self._orphans.pop(openid, set())
+        if orphans:
+            self._release(keys=[lock_key(openid)], args=list(orphans), client=pipe)
+        pipe.set(lock_key(openid), token, nx=True, px=self.settings.lock_ttl_ms)
+        pipe.get(conv_key(openid))
+        try:
+            return pipe.execute()
+        except redis.RedisError:
+            # Sent but unanswered: the lock may have been taken, and the orphans may still be there.
+            self._orphan(openid, token, *orphans)
+            raise
+
+    def _unlock(self, openid: str, token: str) -> None:
+        try:
+            self._release(keys=[lock_key(openid)], args=[token])
+        except redis.RedisError:
+            self._orphan(openid, token)
+            raise
+
     def _orphan(self, openid: str, *tokens: str) -> None:
         self._orphans.setdefault(openid, set()).update(tokens)
 
     def _finish(self, turn: Turn, action: str, payload: bytes | str, reply: str | None) -> int:
         s = self.settings
         record = turn._record
-        return self.redis.eval(
-            _FINISH,
-            6,
-            lock_key(turn.openid),
-            conv_key(turn.openid),
-            seen_key(turn.openid, turn.message_id),
-            last_seen_key(turn.openid),
-            record_key(turn.openid, record.number if record else ""),
-            records_key(turn.openid),
-            turn.lock_token,
-            action,
-            payload,
-            s.conversation_ttl_s,
-            reply or "",
-            int(time.time()) if turn.touch else "",
-            2 * 24 * 3600,
-            record.model_dump_json() if record else "",
-            record.number if record else "",
-            record.created_at.timestamp() if record else 0,
+        return self._finish_script(
+            keys=[lock_key(turn.openid), conv_key(turn.openid), seen_key(turn.openid, turn.message_id),
+                  last_seen_key(turn.openid), record_key(turn.openid, record.number if record else ""),
+                  records_key(turn.openid)],
+            args=[turn.lock_token, action, payload, s.conversation_ttl_s, reply or "",
+                  int(time.time()) if turn.touch else "", 2 * 24 * 3600,
+                  record.model_dump_json() if record else "", record.number if record else "",
+                  record.created_at.timestamp() if record else 0],
         )
 
     # -- state outside a message turn (events, jobs) -----------------------------------------------------
