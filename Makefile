@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test chat bench-faq clean
+.PHONY: run test chat bench-faq bench-load clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ chat: $(STAMP)
 
 bench-faq: $(STAMP)
 	$(VENV)/bin/szca-bot faq-eval
+
+bench-load: $(STAMP)
+	$(VENV)/bin/python -m bench.load $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

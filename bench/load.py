@@ -56,6 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 CONNECTIONS = 16
 THREADS = 8  # as in the Procfile
+SCENARIO_TIMEOUT_S = 300
 USERS_PER_CONNECTION = 40  # keeps every user under the production rate limit at the rates seen here
 _msg_ids = itertools.count(int(time.time() * 1000) * 1000)
 
@@ -325,7 +326,9 @@ def measure(server: Gunicorn, redis_pid: int | None, *, name: str, workers: int,
     started = time.perf_counter()
 
     async def all_connections() -> list[ConnResult]:
-        return await asyncio.gather(*(drive(server.port, batch, aes) for batch in batches))
+        # bounded in time as well as in count: a server that stops answering ends the run, not the machine
+        return await asyncio.wait_for(asyncio.gather(*(drive(server.port, batch, aes) for batch in batches)),
+                                      timeout=SCENARIO_TIMEOUT_S)
 
     results = asyncio.run(all_connections())
     seconds = time.perf_counter() - started
