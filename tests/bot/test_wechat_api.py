@@ -1,4 +1,8 @@
-"""The WeChat API client against the emulator over HTTP: token in Redis, one refresh-and-retry, pushes."""
+"""The WeChat API client against the emulator over HTTP: token in Redis, one refresh-and-retry, pushes.
+
+These tests count the emulator's token fetches and token errors, so they run on an app of their own with its
+own Redis: on the shared one, the session's job worker retrying another test's push would use up injected
+token errors and change the counts."""
 
 from __future__ import annotations
 
@@ -8,10 +12,31 @@ import pytest
 import requests
 from wechatpy.exceptions import WeChatClientException
 
+from bot import services as services_mod
 from bot.providers.wechat import ApiClient
+from tests.support.servers import RedisProcess
 
 # Unique per run: the Redis (and so the emulator's outbox) may hold earlier runs' messages.
 OPENIDS = {name: f"{name}-{uuid.uuid4().hex[:8]}" for name in ("o-token-share", "o-token-retry", "o-token-fail", "o-token-expired")}
+
+
+@pytest.fixture(scope="module")
+def private_redis():
+    server = RedisProcess.start_new()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live(private_redis, make_live):
+    installed = services_mod.current()  # creating an app installs its services: put them back after
+    yield make_live(redis_url=private_redis.url, start_jobs=False)
+    services_mod.install(installed)
+
+
+@pytest.fixture
+def redis_client(live):
+    return live.services.redis
 
 
 @pytest.fixture
