@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     rate_limit_messages: int = 20
     rate_limit_window_s: int = 10
     dedup_ttl_s: int = 600
+    # The reply itself is kept only for WeChat's retries (three, 5 s apart); the seen marker above still
+    # recognises the message for 10 minutes. Most of a message's Redis footprint is its reply, so this
+    # is what keeps the per-message memory small (measured by bench/load.py).
+    retry_reply_ttl_s: int = 60
     lock_ttl_ms: int = 10_000
 
     faq_path: str | None = None

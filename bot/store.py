@@ -58,6 +58,11 @@ def seen_key(openid: str, message_id: str) -> str:
     return f"seen:{{{openid}}}:{message_id}"
 
 
+def reply_key(openid: str, message_id: str) -> str:
+    """The reply to a message, kept for WeChat's retries (apart from the small seen marker: see Settings)."""
+    return f"reply:{{{openid}}}:{message_id}"
+
+
 def last_seen_key(openid: str) -> str:
     return f"lastseen:{{{openid}}}"
 
@@ -117,7 +122,7 @@ if owned then
   end
   redis.call('DEL', KEYS[1])
 end
-if ARGV[5] ~= '' then redis.call('SET', KEYS[3], ARGV[5], 'XX', 'KEEPTTL') end
+if ARGV[5] ~= '' then redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[11]) end
 if ARGV[6] ~= '' then redis.call('SET', KEYS[4], ARGV[6], 'EX', ARGV[7]) end
 if owned then return 1 else return 0 end
 """
@@ -221,7 +226,7 @@ class Store:
         if first:
             flooding = counted is not None and counted > self.settings.rate_limit_messages
             return Admission(nonce_fresh=True, first_time=True, flooding=flooding)
-        cached = self.redis.get(seen_key(openid, message_id))
+        cached = self.redis.get(reply_key(openid, message_id))
         return Admission(nonce_fresh=True, first_time=False, cached_reply=cached.decode() if cached else None)
 
     def turn(self, openid: str, message_id: str, admission: Admission | None = None) -> Turn:
@@ -250,7 +255,7 @@ class Store:
             # A turn that never needed the state: only the retry cache and the last-seen stamp.
             pipe = self.redis.pipeline(transaction=False)
             if reply:
-                pipe.set(seen_key(turn.openid, turn.message_id), reply, xx=True, keepttl=True)
+                pipe.set(reply_key(turn.openid, turn.message_id), reply, ex=self.settings.retry_reply_ttl_s)
             if turn.touch:
                 pipe.set(last_seen_key(turn.openid), int(time.time()), ex=2 * 24 * 3600)
             pipe.execute()
@@ -296,13 +301,13 @@ class Store:
         s = self.settings
         record = turn._record
         return self._finish_script(
-            keys=[lock_key(turn.openid), conv_key(turn.openid), seen_key(turn.openid, turn.message_id),
+            keys=[lock_key(turn.openid), conv_key(turn.openid), reply_key(turn.openid, turn.message_id),
                   last_seen_key(turn.openid), record_key(turn.openid, record.number if record else ""),
                   records_key(turn.openid)],
             args=[turn.lock_token, action, payload, s.conversation_ttl_s, reply or "",
                   int(time.time()) if turn.touch else "", 2 * 24 * 3600,
                   record.model_dump_json() if record else "", record.number if record else "",
-                  record.created_at.timestamp() if record else 0],
+                  record.created_at.timestamp() if record else 0, s.retry_reply_ttl_s],
         )
 
     # -- state outside a message turn (events, jobs) -----------------------------------------------------
