@@ -58,6 +58,7 @@ CONNECTIONS = 16
 THREADS = 8  # as in the Procfile
 SCENARIO_TIMEOUT_S = 300
 USERS_PER_CONNECTION = 60  # with the pacing below, keeps every user under the production rate limit
+RECONNECT_EVERY = 50  # requests per keep-alive connection (see drive)
 MIN_GAP_S = 0.55  # no user sends faster than this (the limit is 20 messages in a 10 s window)
 _msg_ids = itertools.count(int(time.time() * 1000) * 1000)
 
@@ -174,7 +175,13 @@ async def drive(port: int, requests_: list[tuple[str, bytes]], aes: bool, pace: 
     result = ConnResult()
     last_sent: dict[str, float] = {}
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    for openid, req in requests_:
+    for n, (openid, req) in enumerate(requests_, 1):
+        if n % RECONNECT_EVERY == 0:
+            # gunicorn keeps a connection on the worker that accepted it; connections that live for a whole
+            # run can pile up on one worker and leave the others idle. Reconnecting now and then lets the
+            # kernel hand the new connection to whichever worker accepts first, as with WeChat's own traffic.
+            writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
         wait = last_sent.get(openid, 0.0) + MIN_GAP_S - time.perf_counter()
         if pace and wait > 0:
             result.paced += 1
